@@ -1,0 +1,44 @@
+import { randomBytes } from "node:crypto";
+
+/** Every id prefix in one place, so an id says what it names. */
+export const idPrefix = {
+  tenant: "ten",
+  apiKey: "key",
+  namespace: "ns",
+  config: "cfg",
+  dataKey: "dek",
+  audit: "evt",
+  request: "req",
+} as const;
+
+export type IdKind = keyof typeof idPrefix;
+
+const alphabet = "0123456789abcdefghjkmnpqrstvwxyz"; // Crockford base32, lower case
+
+function base32(bytes: Uint8Array): string {
+  let out = "";
+  let buffer = 0;
+  let bits = 0;
+  for (const byte of bytes) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(buffer >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += alphabet[(buffer << (5 - bits)) & 31];
+  return out;
+}
+
+/** `newId('config')` → `cfg_…`: 48-bit millisecond timestamp then 80 random bits, so ids sort by creation time. */
+export function newId(kind: IdKind, now = Date.now()): string {
+  const bytes = new Uint8Array(16);
+  let t = now;
+  for (let i = 5; i >= 0; i--) {
+    bytes[i] = t % 256;
+    t = Math.floor(t / 256);
+  }
+  bytes.set(randomBytes(10), 6);
+  return `${idPrefix[kind]}_${base32(bytes)}`;
+}

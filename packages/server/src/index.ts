@@ -1,0 +1,5 @@
+export { buildApp, type CairnApp } from "./app.js";
+export { generateApiKey } from "./auth/api-key.js";
+export { CairnError, type ErrorCode } from "./errors.js";
+export { runServer } from "./server.js";
+export { loadSettings, type Settings, SettingsError, type SettingsOverrides } from "./settings.js";
