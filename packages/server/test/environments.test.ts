@@ -1,17 +1,10 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { backends, build, ns, type TestApp } from "./helper.js";
+import { describe, it } from "node:test";
+import { backends, ns, useApp } from "./helper.js";
 
 for (const backend of backends()) {
   describe(`environments (${backend})`, () => {
-    let cairn: TestApp;
-    const hooks: (() => Promise<void>)[] = [];
-    before(async () => {
-      cairn = await build({ after: (fn) => hooks.push(fn) }, backend);
-    });
-    after(async () => {
-      for (const fn of hooks) await fn();
-    });
+    const cairn = useApp(backend);
 
     it("a new tenant has base → development → staging → production", async () => {
       const res = await cairn.call("GET", "/api/v1/environments");

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { TestContext } from "node:test";
+import { after, before, type TestContext } from "node:test";
 import pg from "pg";
 import { buildApp, type CairnApp } from "../src/app.js";
 import { loadSettings, type Settings } from "../src/settings.js";
@@ -138,8 +138,29 @@ export async function inject(
   } catch {
     json = undefined;
   }
-  return { status: res.statusCode, headers: res.headers, text: res.body, json };
+  return { status: res.statusCode, headers: res.headers as Response["headers"], text: res.body, json };
 }
 
 /** `production/ml-service` → `production%2Fml-service`, as the API expects. */
 export const ns = (path: string) => encodeURIComponent(path);
+
+/**
+ * One app for a whole `describe` block: built before its tests, closed (and its store dropped) after.
+ * Returns a stand-in that forwards to the built app, so tests read `cairn.call(...)`.
+ */
+export function useApp(backend: Backend, env: Record<string, string> = {}): TestApp {
+  let built: TestApp | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
+  before(async () => {
+    built = await build({ after: (fn: () => Promise<void>) => cleanups.push(fn) }, backend, env);
+  });
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+  return new Proxy({} as TestApp, {
+    get(_target, prop) {
+      if (!built) throw new Error("the app is used before its suite started");
+      return Reflect.get(built, prop);
+    },
+  });
+}

@@ -1,18 +1,11 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { backends, build, ns, type TestApp } from "../helper.js";
+import { describe, it } from "node:test";
+import { backends, ns, useApp } from "../helper.js";
 
 // Bad input gets a clear 4xx problem and changes nothing.
 for (const backend of backends()) {
   describe(`configs bad input (${backend})`, () => {
-    let cairn: TestApp;
-    const hooks: (() => Promise<void>)[] = [];
-    before(async () => {
-      cairn = await build({ after: (fn) => hooks.push(fn) }, backend, { CAIRN_MAX_VALUE_BYTES: "1024" });
-    });
-    after(async () => {
-      for (const fn of hooks) await fn();
-    });
+    const cairn = useApp(backend, { CAIRN_MAX_VALUE_BYTES: "1024" });
     const url = (key: string, query = "") => `/api/v1/configs/${ns("bad/input")}/${key}${query}`;
 
     async function versionCount(): Promise<number> {

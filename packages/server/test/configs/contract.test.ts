@@ -1,18 +1,11 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { backends, build, ns, type TestApp } from "../helper.js";
+import { describe, it } from "node:test";
+import { backends, ns, type TestApp, useApp } from "../helper.js";
 
 // The HTTP contract of DESIGN.md for configs, on every backend.
 for (const backend of backends()) {
   describe(`configs contract (${backend})`, () => {
-    let cairn: TestApp;
-    const hooks: (() => Promise<void>)[] = [];
-    before(async () => {
-      cairn = await build({ after: (fn) => hooks.push(fn) }, backend);
-    });
-    after(async () => {
-      for (const fn of hooks) await fn();
-    });
+    const cairn = useApp(backend);
     const url = (path: string, key: string, query = "") => `/api/v1/configs/${ns(path)}/${key}${query}`;
 
     it("PUT stores any JSON value and GET returns it with version, ETag and resolvedFrom", async () => {

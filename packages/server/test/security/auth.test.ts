@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { generateApiKey } from "../../src/auth/api-key.js";
-import { backends, build, ns, type TestApp } from "../helper.js";
+import { backends, build, ns, useApp } from "../helper.js";
 
 /** Every protected route, with a body where it needs one: the shared matrix every route runs. */
 export const protectedRoutes: [method: string, url: string, body?: unknown][] = [
@@ -24,14 +24,7 @@ export const protectedRoutes: [method: string, url: string, body?: unknown][] = 
 
 for (const backend of backends()) {
   describe(`authentication (${backend})`, () => {
-    let cairn: TestApp;
-    const hooks: (() => Promise<void>)[] = [];
-    before(async () => {
-      cairn = await build({ after: (fn) => hooks.push(fn) }, backend);
-    });
-    after(async () => {
-      for (const fn of hooks) await fn();
-    });
+    const cairn = useApp(backend);
 
     const wrongKeys: [string, string | undefined][] = [
       ["no Authorization header", undefined],
