@@ -1,0 +1,30 @@
+import type { Command } from "commander";
+import { reportError } from "../errors.js";
+import { port } from "../input.js";
+import { examples } from "../options.js";
+
+interface ServeFlags {
+  port?: number;
+  host?: string;
+  dataDir?: string;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("run the Cairn server (embedded PostgreSQL in --data-dir unless DATABASE_URL is set)")
+    .option("-p, --port <port>", "port to listen on (default: $CAIRN_PORT, $PORT or 8080)", port)
+    .option("--host <host>", "address to bind (default: $CAIRN_HOST or 127.0.0.1)")
+    .option("--data-dir <dir>", "where the embedded database lives (default: $CAIRN_DATA_DIR or ./.cairn/data)")
+    .addHelpText("after", examples("cairn serve", "cairn serve --port 9000 --data-dir /var/lib/cairn"))
+    .action(async (flags: ServeFlags) => {
+      // Imported lazily: the server's dependencies (Fastify, PGlite) would slow every other command.
+      const { runServer } = await import("@cairn/server");
+      try {
+        await runServer({ port: flags.port, host: flags.host, dataDir: flags.dataDir });
+      } catch (e) {
+        // A half-started server may hold handles open: exit rather than hang.
+        process.exit(reportError(e));
+      }
+    });
+}
