@@ -1,4 +1,5 @@
 import { sql } from "kysely";
+import type { AuditRow } from "../../audit/log.js";
 import type { Conn, Db } from "../../db/database.js";
 import type { ConfigRow, ConfigVersionRow, NewConfigVersion } from "../../db/types.js";
 
@@ -17,16 +18,28 @@ export function createConfigRepository(db: Db) {
         .execute();
     },
 
-    /** The head row, locked until the transaction ends so concurrent writers queue behind each other. */
+    /**
+     * The head row, locked until the transaction ends so concurrent writers queue behind each other,
+     * with the key's JSON Schema (if any) fetched in the same round trip.
+     */
     lockHead(trx: Conn, tenantId: string, namespaceId: string, key: string, environment: string) {
       return trx
-        .selectFrom("configs")
-        .selectAll()
-        .where("tenant_id", "=", tenantId)
-        .where("namespace_id", "=", namespaceId)
-        .where("key", "=", key)
-        .where("environment", "=", environment)
-        .forUpdate()
+        .selectFrom("configs as c")
+        .selectAll("c")
+        .select((eb) =>
+          eb
+            .selectFrom("schemas as s")
+            .select("s.schema")
+            .whereRef("s.tenant_id", "=", "c.tenant_id")
+            .whereRef("s.namespace_id", "=", "c.namespace_id")
+            .whereRef("s.key", "=", "c.key")
+            .as("key_schema"),
+        )
+        .where("c.tenant_id", "=", tenantId)
+        .where("c.namespace_id", "=", namespaceId)
+        .where("c.key", "=", key)
+        .where("c.environment", "=", environment)
+        .forUpdate("c")
         .executeTakeFirst();
     },
 
@@ -40,22 +53,33 @@ export function createConfigRepository(db: Db) {
         .executeTakeFirst();
     },
 
-    async updateHead(
+    /**
+     * Moves the head (when `headUpdate` is given), appends the version and the audit event in ONE
+     * statement: a write costs BEGIN, the locking read, this, COMMIT. Returns the version's timestamp
+     * (the database clock, shared by all replicas).
+     */
+    async appendVersion(
       trx: Conn,
-      id: string,
-      fields: Pick<ConfigRow, "version" | "deleted" | "secret" | "data_key_id" | "value_sealed" | "updated_by"> & { tags: string },
-    ) {
-      await trx
-        .updateTable("configs")
-        .set({ ...fields, updated_at: sql`now()` as unknown as Date })
-        .where("id", "=", id)
-        .execute();
-    },
-
-    /** Appends a version and returns its commit-time stamp (the database clock, shared by all replicas). */
-    async insertVersion(trx: Conn, row: NewConfigVersion): Promise<Date> {
-      const { created_at } = await trx.insertInto("config_versions").values(row).returning("created_at").executeTakeFirstOrThrow();
-      return new Date(created_at);
+      version: NewConfigVersion,
+      audit: AuditRow,
+      headUpdate?: {
+        id: string;
+        fields: Pick<ConfigRow, "version" | "deleted" | "secret" | "data_key_id" | "value_sealed" | "updated_by"> & { tags: string };
+      },
+    ): Promise<Date> {
+      let q = trx
+        .with("v", (db) => db.insertInto("config_versions").values(version).returning("created_at"))
+        .with("a", (db) => db.insertInto("audit_events").values(audit));
+      if (headUpdate) {
+        q = q.with("h", (db) =>
+          db
+            .updateTable("configs")
+            .set({ ...headUpdate.fields, updated_at: sql`now()` as unknown as Date })
+            .where("id", "=", headUpdate.id),
+        ) as unknown as typeof q;
+      }
+      const row = await q.selectFrom("v").select("v.created_at").executeTakeFirstOrThrow();
+      return new Date(row.created_at);
     },
 
     version(tenantId: string, namespaceId: string, key: string, environment: string, version: number, conn: Conn = db) {

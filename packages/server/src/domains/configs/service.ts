@@ -141,7 +141,7 @@ export function createConfigService(deps: {
     };
   }
 
-  function checkPreconditions(head: ConfigRow | undefined, req: WriteRequest) {
+  function checkPreconditions(head: Pick<ConfigRow, "version" | "deleted"> | undefined, req: WriteRequest) {
     const live = head !== undefined && !head.deleted;
     const where = `${req.ns.path}/${req.key} in ${req.environment}`;
     if (req.ifMatch !== undefined) {
@@ -202,7 +202,8 @@ export function createConfigService(deps: {
     }
 
     if (value !== undefined) {
-      const validate = await deps.keySchemas.validatorFor(trx, tenantId, ns.id, key);
+      // The head read brought the schema along; a brand-new key needs its own look-up.
+      const validate = head ? deps.keySchemas.validatorOf(head.key_schema) : await deps.keySchemas.validatorFor(trx, tenantId, ns.id, key);
       const errors = validate?.(value) ?? [];
       if (errors.length > 0) {
         throw new CairnError("validation_failed", `the value of ${ns.path}/${key} violates its schema`, { errors });
@@ -213,6 +214,15 @@ export function createConfigService(deps: {
     const sealed = bytes ? await deps.keyring.seal(trx, ns.dataKeyId, bytes, aad(tenantId, ns.id, key, environment, version)) : null;
     const dataKeyId = sealed ? ns.dataKeyId : null;
     const tagsJson = JSON.stringify(tags);
+    const headFields = {
+      version,
+      deleted: sealed === null,
+      secret,
+      data_key_id: dataKeyId,
+      value_sealed: sealed,
+      tags: tagsJson,
+      updated_by: ctx.actor.id,
+    };
 
     let configId = head?.id;
     if (!configId) {
@@ -223,55 +233,43 @@ export function createConfigService(deps: {
         namespace_id: ns.id,
         key,
         environment,
-        version,
-        deleted: sealed === null,
-        secret,
-        data_key_id: dataKeyId,
-        value_sealed: sealed,
-        tags: tagsJson,
-        updated_by: ctx.actor.id,
+        ...headFields,
       });
       // A concurrent writer created the key first: start over against its row.
       if (!inserted) {
         if (attempt > 2) throw new CairnError("conflict", `${ns.path}/${key} is being created concurrently; retry`);
         return write(trx, ctx, req, attempt + 1);
       }
-    } else {
-      await deps.repo.updateHead(trx, configId, {
+    }
+    const at = await deps.repo.appendVersion(
+      trx,
+      {
+        config_id: configId,
         version,
-        deleted: sealed === null,
+        tenant_id: tenantId,
+        namespace_id: ns.id,
+        key,
+        environment,
+        change_type: changeType,
         secret,
         data_key_id: dataKeyId,
         value_sealed: sealed,
         tags: tagsJson,
-        updated_by: ctx.actor.id,
-      });
-    }
-    const at = await deps.repo.insertVersion(trx, {
-      config_id: configId,
-      version,
-      tenant_id: tenantId,
-      namespace_id: ns.id,
-      key,
-      environment,
-      change_type: changeType,
-      secret,
-      data_key_id: dataKeyId,
-      value_sealed: sealed,
-      tags: tagsJson,
-      reason: req.reason ?? null,
-      restored_from: change.kind === "restore" ? change.fromVersion : null,
-      actor: ctx.actor.id,
-    });
-    await deps.audit.append(trx, {
-      tenantId,
-      eventType: `config.${changeType}`,
-      action: changeType,
-      result: "success",
-      ctx,
-      resource: { type: "config", id: `${ns.path}/${key}`, namespace: ns.path },
-      metadata: { environment, version, secret, ...(req.reason ? { reason: req.reason } : {}) },
-    });
+        reason: req.reason ?? null,
+        restored_from: change.kind === "restore" ? change.fromVersion : null,
+        actor: ctx.actor.id,
+      },
+      deps.audit.rowOf({
+        tenantId,
+        eventType: `config.${changeType}`,
+        action: changeType,
+        result: "success",
+        ctx,
+        resource: { type: "config", id: `${ns.path}/${key}`, namespace: ns.path },
+        metadata: { environment, version, secret, ...(req.reason ? { reason: req.reason } : {}) },
+      }),
+      head ? { id: configId, fields: headFields } : undefined,
+    );
     const entry = entryOf(ns.path, environment, { key, version, secret, tags, at, by: ctx.actor.id }, value, false);
     return { entry, changeType };
   }

@@ -61,11 +61,16 @@ export function createKeySchemaService(deps: { db: Db; repo: KeySchemaRepository
   });
 
   return {
+    /** The validator for a schema already at hand (e.g. read with the head row), or null for none. */
+    validatorOf(schema: Record<string, unknown> | null | undefined): KeyValidator {
+      if (!schema) return null;
+      const fn = compile(schema);
+      return (value) => (fn(value) ? [] : toFieldErrors(fn));
+    },
+
     async validatorFor(conn: Conn, tenantId: string, namespaceId: string, key: string): Promise<KeyValidator> {
       const row = await deps.repo.find(tenantId, namespaceId, key, conn);
-      if (!row) return null;
-      const fn = compile(row.schema);
-      return (value) => (fn(value) ? [] : toFieldErrors(fn));
+      return this.validatorOf(row?.schema);
     },
 
     async get(tenantId: string, ns: string, key: string): Promise<KeySchema> {
