@@ -24,7 +24,7 @@ export async function runServer(overrides: SettingsOverrides = {}, out: NodeJS.W
       "",
       `    ${cairn.bootstrap.generatedAdminKey}`,
       "",
-      `Try: curl -H "Authorization: Bearer ${cairn.bootstrap.generatedAdminKey}" ${address}/api/v1/environments`,
+      `Try: export CAIRN_TOKEN=<the key above>; curl -H "Authorization: Bearer $CAIRN_TOKEN" ${address}/api/v1/environments`,
     );
   }
   out.write(`${lines.join("\n")}\n`);
@@ -35,8 +35,12 @@ export async function runServer(overrides: SettingsOverrides = {}, out: NodeJS.W
     closing = true;
     app.log.info({ signal }, "draining");
     const force = setTimeout(() => process.exit(1), 10_000).unref();
+    // Node closes idle keep-alive sockets once, when close() starts; one whose last request finishes
+    // later would hold close() open until its keep-alive timeout. Close each as soon as it goes idle.
+    const reaper = setInterval(() => app.server.closeIdleConnections(), 25);
     try {
       await app.close();
+      clearInterval(reaper);
       clearTimeout(force);
       process.exit(0);
     } catch {

@@ -18,6 +18,19 @@ export type Problem = Static<typeof Problem>;
 
 const codeByStatus = Object.fromEntries(Object.entries(errorStatus).map(([code, status]) => [status, code])) as Record<number, ErrorCode>;
 
+// SQLSTATE classes and socket errors that mean "the database is not there right now".
+const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300", "55000"]);
+const UNAVAILABLE_SOCKET = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENOTFOUND"]);
+
+/** A lost or refused database connection: the client should retry, so 503, never 500. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === "string" ? e.code : "";
+  if (UNAVAILABLE_SQLSTATES.has(code) || code.startsWith("08") || UNAVAILABLE_SOCKET.has(code)) return true;
+  const message = typeof e?.message === "string" ? e.message : "";
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message);
+}
+
 /** Fastify's own errors (parsing, body limits, content types, schema validation) in Cairn's words. */
 function fromFastify(error: FastifyError): CairnError | undefined {
   if (error.validation) {
@@ -69,7 +82,12 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
 /** The one place errors become responses. 5xx text is fixed; the cause goes to the (redacted) log only. */
 export function registerProblemHandler(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const known = err instanceof CairnError ? err : fromFastify(err);
+    const known =
+      err instanceof CairnError
+        ? err
+        : isDatabaseUnavailable(err)
+          ? new CairnError("unavailable", "the database cannot be reached; retry shortly", { headers: { "Retry-After": "1" } })
+          : fromFastify(err);
     if (known && known.status < 500) return sendProblem(request, reply, known);
     if (known) {
       request.log.warn({ code: known.code }, known.message);
