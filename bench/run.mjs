@@ -42,6 +42,7 @@ const KEY_PATTERN = /cairn_[0-9A-Za-z]{8}_[0-9A-Za-z]+/;
 const TARGETS = {
   readRatio: 0.5,
   readP99Ms: 5,
+  verifyRatio: 0.5,
   writeRatio: 0.6,
 };
 
@@ -548,6 +549,28 @@ async function main() {
   const cairnXacts = db.mode === "postgres" ? await xactCounter(db.adminUrl, db.cairnDatabase) : undefined;
   results.cairnRead = await measure(`cairn GET ${readPath}`, cairn.child, { url: `${cairn.url}${readPath}`, headers: auth }, cairnXacts);
 
+  // (a') key verification, as another service protecting its API with Cairn keys would call it.
+  const issued = await expectOk(
+    await fetch(`${cairn.url}/api/v1/keys`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ name: "bench-verified", roles: ["viewer"] }),
+    }),
+    "POST /api/v1/keys",
+  );
+  const verifyBody = JSON.stringify({ key: issued.key });
+  const verified = await expectOk(
+    await fetch(`${cairn.url}/api/v1/keys/verify`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: verifyBody }),
+    "POST /api/v1/keys/verify",
+  );
+  if (verified.valid !== true) throw new Error(`verify did not accept the key it just issued: ${JSON.stringify(verified).slice(0, 300)}`);
+  results.cairnVerify = await measure(
+    "cairn POST /api/v1/keys/verify",
+    cairn.child,
+    { url: `${cairn.url}/api/v1/keys/verify`, method: "POST", headers: { ...auth, "content-type": "application/json" }, body: verifyBody },
+    cairnXacts,
+  );
+
   // (b) writes --------------------------------------------------------------------------------
   console.log("(b) writes");
   const writeOpts = (url, headers) => {
@@ -601,7 +624,11 @@ async function main() {
   const cr = results.cairnRead;
   const pw = results.pgWrite;
   const cw = results.cairnWrite;
+  const cv = results.cairnVerify;
   const readRatio = cr.requestsPerSecond / h.requestsPerSecond;
+  const verifyRatio = cv.requestsPerSecond / h.requestsPerSecond;
+  const verifyValid = h.valid && cv.valid;
+  const verifyMet = verifyRatio >= TARGETS.verifyRatio && cv.latencyMs.p99 < TARGETS.readP99Ms;
   const writeRatio = pw ? cw.requestsPerSecond / pw.requestsPerSecond : Number.NaN;
   const verdict = (ok, valid) => (!valid ? "INVALID RUN (errors or non-2xx)" : ok ? "met" : "NOT met");
   const readValid = h.valid && cr.valid;
@@ -614,6 +641,7 @@ async function main() {
     ...[
       ["hello-world (bare Fastify)", h],
       ["cairn read (auth, 1 KB)", cr],
+      ["cairn key verify (cached)", cv],
       ["pg reference write", pw],
       ["cairn write", cw],
     ]
@@ -639,6 +667,9 @@ async function main() {
   console.log("");
   console.log(
     `read   cairn / hello-world = ${fmtRatio(readRatio)}, cairn p99 ${fmtMs(cr.latencyMs.p99)} ms   target ≥ ${TARGETS.readRatio}× and p99 < ${TARGETS.readP99Ms} ms: ${verdict(readMet, readValid)}`,
+  );
+  console.log(
+    `verify cairn / hello-world = ${fmtRatio(verifyRatio)}, cairn p99 ${fmtMs(cv.latencyMs.p99)} ms   target ≥ ${TARGETS.verifyRatio}× and p99 < ${TARGETS.readP99Ms} ms: ${verdict(verifyMet, verifyValid)}`,
   );
   console.log(
     pw
@@ -669,9 +700,10 @@ async function main() {
         ? { mode: "postgres", serverVersion: db.serverVersion, url: redactUrl(db.adminUrl) }
         : { mode: "embedded", reason: db.reason },
     results,
-    ratios: { read: readRatio, write: pw ? writeRatio : null },
+    ratios: { read: readRatio, verify: verifyRatio, write: pw ? writeRatio : null },
     targets: {
       read: { ratioAtLeast: TARGETS.readRatio, p99BelowMs: TARGETS.readP99Ms, met: readValid && readMet, valid: readValid },
+      verify: { ratioAtLeast: TARGETS.verifyRatio, p99BelowMs: TARGETS.readP99Ms, met: verifyValid && verifyMet, valid: verifyValid },
       write: pw
         ? { ratioAtLeast: TARGETS.writeRatio, met: writeValid && writeMet, valid: writeValid }
         : { ratioAtLeast: TARGETS.writeRatio, met: null, valid: false, reason: "no PostgreSQL for the reference" },
@@ -682,7 +714,7 @@ async function main() {
   writeFileSync(path.join(outDir, "latest.json"), `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nresults written to ${path.relative(process.cwd(), path.join(outDir, "latest.json")) || "bench/results/latest.json"}`);
 
-  const allMet = report.targets.read.met && report.targets.write.met === true;
+  const allMet = report.targets.read.met && report.targets.verify.met && report.targets.write.met === true;
   return cfg.enforce && !allMet ? 3 : 0;
 }
 

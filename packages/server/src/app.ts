@@ -1,10 +1,13 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { createAuditLog } from "./audit/log.js";
-import { createAuthenticator } from "./auth/authenticate.js";
+import { type Authenticator, createAuthenticator } from "./auth/authenticate.js";
 import { createApiKeyRepository } from "./auth/repository.js";
+import { createSessionTokens } from "./auth/session-tokens.js";
+import { type CairnAuthorizer, createAuthorizer } from "./authz/authorizer.js";
+import { ensureBuiltinRoles } from "./authz/builtin.js";
 import { type BootstrapResult, bootstrap } from "./bootstrap.js";
 import { loadMasterKey, localKekProvider } from "./crypto/kek.js";
 import { createKeyring } from "./crypto/keyring.js";
@@ -18,11 +21,28 @@ import { createEnvironmentService } from "./domains/environments/service.js";
 import { createKeySchemaRepository } from "./domains/key-schemas/repository.js";
 import { keySchemaRoutes } from "./domains/key-schemas/routes.js";
 import { createKeySchemaService } from "./domains/key-schemas/service.js";
+import { createKeyRepository } from "./domains/keys/repository.js";
+import { keyRoutes } from "./domains/keys/routes.js";
+import { createKeyService, type KeyService } from "./domains/keys/service.js";
 import { createNamespaceRepository } from "./domains/namespaces/repository.js";
 import { createNamespaceService } from "./domains/namespaces/service.js";
+import { createGroupService } from "./domains/roles/groups.js";
+import { createRoleRepository } from "./domains/roles/repository.js";
+import { roleRoutes } from "./domains/roles/routes.js";
+import { createRoleService } from "./domains/roles/service.js";
+import { publicSessionRoutes, sessionRoutes } from "./domains/sessions/routes.js";
+import { createSessionService } from "./domains/sessions/service.js";
+import { tenantRoutes } from "./domains/tenants/routes.js";
+import { createTenantService } from "./domains/tenants/service.js";
+import { createUserRepository } from "./domains/users/repository.js";
+import { userRoutes } from "./domains/users/routes.js";
+import { createUserService } from "./domains/users/service.js";
+import { createEventBus, type EventBus } from "./events/bus.js";
+import { closeRedis, connectRedis, type Log } from "./events/redis.js";
 import { registerOpsRoutes } from "./http/ops.js";
 import { registerProblemHandler } from "./http/problem.js";
 import { newId } from "./ids.js";
+import { createRateLimiter, type RateLimiter } from "./ratelimit/limiter.js";
 import type { Settings } from "./settings.js";
 
 export interface CairnApp {
@@ -31,6 +51,14 @@ export interface CairnApp {
   bootstrap: BootstrapResult;
   /** Set when this start generated `<data-dir>/master.key`. */
   generatedMasterKeyFile?: string;
+  /** RBAC/ABAC decisions: `authorizer.require(ctx, {resource, namespace?, action, environment?})`. */
+  authorizer: CairnAuthorizer;
+  /** Change notifications between replicas (`keys.changed`, `authz.changed`, …). */
+  bus: EventBus;
+  /** Sliding-window limits: Redis when REDIS_URL is set, in-process otherwise. */
+  rateLimiter: RateLimiter;
+  authenticator: Authenticator;
+  keys: KeyService;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -42,14 +70,31 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export async function buildApp(settings: Settings): Promise<CairnApp> {
   const master = await loadMasterKey(settings);
   const store = await openStore(settings);
+  // Closed in reverse order on shutdown (and when the start fails half-way), before the store.
+  const stops: (() => Promise<unknown>)[] = [];
+  // Infrastructure built before Fastify logs through Fastify's logger once it exists.
+  let appLog: FastifyBaseLogger | undefined;
+  const log: Log = { warn: (o, m) => appLog?.warn(o, m), info: (o, m) => appLog?.info(o, m) };
   try {
     await migrate(store.db);
     const db = store.db;
     const audit = createAuditLog();
     const apiKeys = createApiKeyRepository(db);
-    const boot = await bootstrap({ db, keys: apiKeys, audit, adminKey: settings.bootstrapAdminKey });
+    const kek = localKekProvider(master.key);
+    const tenantInitializers = [ensureBuiltinRoles];
+    const boot = await bootstrap({ db, audit, initializers: tenantInitializers, adminKey: settings.bootstrapAdminKey });
+    const redis = settings.redisUrl ? await connectRedis(settings.redisUrl, log) : undefined;
+    if (redis) stops.push(() => closeRedis(redis));
+    const bus = await createEventBus(settings, { log, redis });
+    stops.push(() => bus.close());
+    const rateLimiter = createRateLimiter(settings, redis, { log });
 
-    const keyring = createKeyring({ db, kek: localKekProvider(master.key) });
+    const authorizer = createAuthorizer({ db, audit, bus });
+    stops.push(async () => authorizer.close());
+    const roleRepo = createRoleRepository();
+    const roles = createRoleService({ db, repo: roleRepo, audit, authorizer });
+    const groups = createGroupService({ db, repo: roleRepo, audit, authorizer });
+    const keyring = createKeyring({ db, kek });
     const namespaces = createNamespaceService({ db, repo: createNamespaceRepository(), keyring });
     const environments = createEnvironmentService({ db, repo: createEnvironmentRepository(db), audit });
     const keySchemas = createKeySchemaService({ db, repo: createKeySchemaRepository(db), namespaces, audit });
@@ -61,9 +106,39 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
       keySchemas,
       keyring,
       audit,
+      authz: authorizer,
       maxValueBytes: settings.maxValueBytes,
     });
-    const authenticator = createAuthenticator({ db, repo: apiKeys, audit, cacheSeconds: settings.keyCacheSeconds });
+    const sessionTokens = createSessionTokens({ db, kek });
+    const userRepo = createUserRepository(db);
+    const sessions = createSessionService({ db, users: userRepo, tokens: sessionTokens, audit });
+    const users = createUserService({
+      db,
+      repo: userRepo,
+      audit,
+      onDisabled: async (userId, tenantId) => {
+        sessions.forget(userId);
+        await authorizer.changed(tenantId);
+      },
+    });
+    const tenants = createTenantService({ db, audit, initializers: tenantInitializers });
+    const authenticator = createAuthenticator({
+      sessions,
+      db,
+      repo: apiKeys,
+      audit,
+      cacheSeconds: settings.keyCacheSeconds,
+      bus,
+      limiter: rateLimiter,
+      defaultRateLimit: settings.defaultRateLimit,
+      usageFlushSeconds: settings.usageFlushSeconds,
+      onExpired: (keyId) => keys.expiredSeen(keyId),
+      log,
+    });
+    stops.push(() => authenticator.close());
+    const keys = createKeyService({ db, repo: createKeyRepository(), audit, bus, verifier: authenticator, log });
+    keys.start();
+    stops.push(() => keys.close());
 
     const app = Fastify({
       logger: {
@@ -87,7 +162,11 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
     app.addHook("onSend", async (request, reply) => {
       reply.header("x-request-id", request.id);
     });
-    app.addHook("onClose", async () => store.close());
+    appLog = app.log;
+    app.addHook("onClose", async () => {
+      for (const stop of stops.reverse()) await stop().catch((e) => app.log.warn({ error: (e as Error).message }, "shutdown step failed"));
+      await store.close();
+    });
 
     await app.register(swagger, {
       openapi: {
@@ -107,20 +186,28 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
     registerProblemHandler(app);
     registerOpsRoutes(app, store);
 
+    // How a caller gets a session token: the only /api/v1 routes without a bearer token.
+    await app.register(publicSessionRoutes(sessions), { prefix: "/api/v1" });
     await app.register(
       async (api) => {
-        api.addHook("onRequest", async (request) => {
-          request.callContext = await authenticator.authenticate(request);
+        api.addHook("onRequest", async (request, reply) => {
+          request.callContext = await authenticator.authenticate(request, reply);
         });
-        await api.register(configRoutes(configs));
-        await api.register(keySchemaRoutes(keySchemas));
-        await api.register(environmentRoutes(environments));
+        await api.register(configRoutes(configs, authorizer));
+        await api.register(keySchemaRoutes(keySchemas, authorizer));
+        await api.register(environmentRoutes(environments, authorizer));
+        await api.register(roleRoutes({ roles, groups, authorizer }));
+        await api.register(keyRoutes(keys, authorizer));
+        await api.register(userRoutes(users, authorizer));
+        await api.register(sessionRoutes(sessions));
+        await api.register(tenantRoutes(tenants));
       },
       { prefix: "/api/v1" },
     );
     await app.ready();
-    return { app, store, bootstrap: boot, generatedMasterKeyFile: master.generatedAt };
+    return { app, store, bootstrap: boot, generatedMasterKeyFile: master.generatedAt, authorizer, bus, rateLimiter, authenticator, keys };
   } catch (e) {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
     await store.close().catch(() => {});
     throw e;
   }

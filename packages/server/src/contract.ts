@@ -1,4 +1,5 @@
 /** The wire shapes, as types only, for the SDK and CLI: derived from the same TypeBox schemas the routes use. */
+export type { Action, Conditions, Resource, Rule } from "./authz/types.js";
 export type {
   BulkBody,
   BulkOperation,
@@ -17,5 +18,33 @@ export type {
 } from "./domains/configs/schemas.js";
 export type { CreateEnvironment, Environment, EnvironmentList } from "./domains/environments/schemas.js";
 export type { KeySchema, PutKeySchemaBody } from "./domains/key-schemas/schemas.js";
+export type {
+  CreatedKey,
+  CreateKeyBody,
+  KeyList,
+  KeyStatus,
+  KeyUsage,
+  KeyView,
+  ListKeysQuery,
+  RateLimit,
+  RotatedKey,
+  RotateKeyBody,
+  VerifyResult,
+} from "./domains/keys/schemas.js";
+export type {
+  Binding,
+  BindingQuery,
+  CheckBody,
+  CheckResult,
+  CreateBindingBody,
+  CreateRoleBody,
+  Group,
+  PutRoleBody,
+  Role,
+  Subject,
+} from "./domains/roles/schemas.js";
+export type { LoginBody, TokenPair, WhoAmI } from "./domains/sessions/schemas.js";
+export type { CreatedTenant, CreateTenant, Tenant } from "./domains/tenants/schemas.js";
+export type { CreateUser, User } from "./domains/users/schemas.js";
 export type { ErrorCode } from "./errors.js";
 export type { Problem } from "./http/problem.js";

@@ -9,6 +9,12 @@ export const idPrefix = {
   dataKey: "dek",
   audit: "evt",
   request: "req",
+  group: "grp",
+  roleBinding: "rb",
+  user: "usr",
+  refreshToken: "rtk",
+  signingKey: "sig",
+  session: "ses",
 } as const;
 
 export type IdKind = keyof typeof idPrefix;

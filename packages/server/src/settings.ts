@@ -24,6 +24,10 @@ export interface Settings {
   databasePoolSize: number;
   /** Seconds a verified API key stays in the in-process cache. */
   keyCacheSeconds: number;
+  /** Seconds between flushes of API key usage counters (last used, counts per hour) to the database. */
+  usageFlushSeconds: number;
+  /** The default per-key rate limit of a tenant without its own (`CAIRN_DEFAULT_RATE_LIMIT=<limit>/<seconds>`); unset = unlimited. */
+  defaultRateLimit?: { limit: number; windowSeconds: number };
 }
 
 export type SettingsOverrides = Partial<Settings>;
@@ -42,6 +46,19 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number
     throw new SettingsError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
   }
   return n;
+}
+
+/** `600/60` → 600 requests per 60 s; `600` alone → per 60 s. */
+function rateLimit(env: NodeJS.ProcessEnv, name: string): Settings["defaultRateLimit"] {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  const m = /^(\d{1,9})(?:\s*\/\s*(\d{1,6})s?)?$/.exec(raw);
+  const limit = Number(m?.[1]);
+  const windowSeconds = Number(m?.[2] ?? 60);
+  if (!m || limit < 1 || windowSeconds < 1 || windowSeconds > 86_400) {
+    throw new SettingsError(`${name} must look like <limit>/<seconds>, e.g. 600/60 (1 ≤ seconds ≤ 86400), got "${raw}"`);
+  }
+  return { limit, windowSeconds };
 }
 
 function str(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -70,6 +87,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Se
     logLevel,
     databasePoolSize: int(env, "CAIRN_DATABASE_POOL_SIZE", 20, 1, 1000),
     keyCacheSeconds: int(env, "CAIRN_KEY_CACHE_SECONDS", 10, 0, 3600),
+    usageFlushSeconds: int(env, "CAIRN_USAGE_FLUSH_SECONDS", 5, 1, 3600),
+    defaultRateLimit: rateLimit(env, "CAIRN_DEFAULT_RATE_LIMIT"),
   };
   for (const [k, v] of Object.entries(overrides)) {
     if (v !== undefined) (settings as unknown as Record<string, unknown>)[k] = v;

@@ -5,6 +5,7 @@ import pg from "pg";
 import type { Settings } from "../settings.js";
 import { SettingsError } from "../settings.js";
 import * as m0001 from "./migrations/0001_init.js";
+import * as m0002 from "./migrations/0002_identity.js";
 import type { Database } from "./types.js";
 
 export type Db = Kysely<Database>;
@@ -22,7 +23,7 @@ export interface Store {
 // int8 (bigserial) as string, never as a lossy number.
 pg.types.setTypeParser(20, (v) => v);
 
-const migrations: Record<string, Migration> = { "0001_init": m0001 };
+const migrations: Record<string, Migration> = { "0001_init": m0001, "0002_identity": m0002 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 

@@ -6,6 +6,7 @@ type Json<T = unknown> = ColumnType<T, string, string>;
 export interface TenantsTable {
   id: string;
   name: string;
+  settings: ColumnType<Record<string, unknown>, string | undefined, string>;
   created_at: Timestamp;
 }
 
@@ -18,6 +19,92 @@ export interface ApiKeysTable {
   roles: Json<string[]>;
   created_at: Timestamp;
   revoked_at: Date | null;
+  instance_admin: Generated<boolean>;
+  permissions: ColumnType<unknown[], string | undefined, string>;
+  expires_at: Date | null;
+  /** While set and in the future, a rotated key still works (status `rotating`). */
+  grace_until: Date | null;
+  rotated_to: string | null;
+  rate_limit: number | null;
+  rate_window_seconds: number | null;
+  /** Usage quota left; null = unlimited. */
+  remaining: string | null;
+  meta: ColumnType<Record<string, unknown>, string | undefined, string>;
+  created_by: string | null;
+  last_used_at: Date | null;
+  usage_count: ColumnType<string, string | number | undefined, string | number>;
+  /** Set once the key.expired audit event has been written (expiry or rotation grace passed). */
+  expired_at: Date | null;
+}
+
+export interface UsersTable {
+  id: string;
+  tenant_id: string;
+  email: string;
+  password_hash: string;
+  name: string | null;
+  created_at: Timestamp;
+  disabled_at: Date | null;
+}
+
+export interface RefreshTokensTable {
+  id: string;
+  tenant_id: string;
+  user_id: string;
+  token_hash: Buffer;
+  created_at: Timestamp;
+  expires_at: Date;
+  revoked_at: Date | null;
+  replaced_by: string | null;
+}
+
+export interface SigningKeysTable {
+  id: string;
+  algorithm: string;
+  public_jwk: Json<Record<string, unknown>>;
+  private_sealed: Buffer;
+  created_at: Timestamp;
+}
+
+export interface KeyUsageTable {
+  key_id: string;
+  hour: Date;
+  count: ColumnType<string, string | number, string | number>;
+}
+
+export interface RolesTable {
+  tenant_id: string;
+  name: string;
+  description: string | null;
+  rules: Json<unknown[]>;
+  inherits: Json<string[]>;
+  builtin: Generated<boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface GroupsTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  created_at: Timestamp;
+}
+
+export interface GroupMembersTable {
+  group_id: string;
+  user_id: string;
+}
+
+export interface RoleBindingsTable {
+  id: string;
+  tenant_id: string;
+  role: string;
+  subject_type: "user" | "key" | "group";
+  subject_id: string;
+  namespace_pattern: string;
+  expires_at: Date | null;
+  created_at: Timestamp;
+  created_by: string | null;
 }
 
 export interface EnvironmentsTable {
@@ -118,6 +205,14 @@ export interface Database {
   config_versions: ConfigVersionsTable;
   schemas: SchemasTable;
   audit_events: AuditEventsTable;
+  users: UsersTable;
+  refresh_tokens: RefreshTokensTable;
+  signing_keys: SigningKeysTable;
+  key_usage: KeyUsageTable;
+  roles: RolesTable;
+  groups: GroupsTable;
+  group_members: GroupMembersTable;
+  role_bindings: RoleBindingsTable;
 }
 
 export type ConfigRow = Selectable<ConfigsTable>;

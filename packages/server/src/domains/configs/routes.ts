@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { FastifyRequest } from "fastify";
 import { stringify as toYaml } from "yaml";
+import type { Action, Authorizer } from "../../authz/types.js";
 import { ctxOf } from "../../http/context.js";
 import { etagOf, matchesIfNoneMatch, parseIfMatch } from "../../http/preconditions.js";
 import { problemResponses } from "../../http/problem.js";
@@ -32,8 +34,15 @@ const ifMatchHeader = { type: "object", properties: { "if-match": { type: "strin
 
 /** Routes parse and hand over to the service; the service decides. */
 export const configRoutes =
-  (service: ConfigService): FastifyPluginAsyncTypebox =>
+  (service: ConfigService, authz: Authorizer): FastifyPluginAsyncTypebox =>
   async (app) => {
+    /** The caller, once allowed to do `action` on configs in `namespace` (and `environment`, for conditions). */
+    const allowed = async (request: FastifyRequest, action: Action, namespace: string, environment?: string) => {
+      const ctx = ctxOf(request);
+      await authz.require(ctx, { resource: "configs", namespace, action, environment: environment ?? "base" });
+      return ctx;
+    };
+
     const setEtag = (reply: { header(k: string, v: string): unknown }, entry: ConfigEntry) => reply.header("etag", `"${entry.version}"`);
 
     for (const createOnly of [false, true]) {
@@ -51,7 +60,8 @@ export const configRoutes =
         },
         handler: async (request, reply) => {
           const { ns, key } = request.params;
-          const entry = await service.put(ctxOf(request), { namespace: ns, key, environment: request.query.environment }, request.body, {
+          const ctx = await allowed(request, "write", ns, request.query.environment);
+          const entry = await service.put(ctx, { namespace: ns, key, environment: request.query.environment }, request.body, {
             ifMatch: parseIfMatch(request.headers["if-match"]),
             createOnly,
           });
@@ -75,7 +85,8 @@ export const configRoutes =
       async (request, reply) => {
         const { ns, key } = request.params;
         const { environment, version, reveal } = request.query;
-        const entry = await service.get(ctxOf(request), { namespace: ns, key, environment }, { version, reveal });
+        const ctx = await allowed(request, "read", ns, environment);
+        const entry = await service.get(ctx, { namespace: ns, key, environment }, { version, reveal });
         const etag = etagOf(entry.environment, entry.resolvedFrom, entry.version);
         reply.header("etag", etag).header("cache-control", "private, no-cache");
         if (matchesIfNoneMatch(request.headers["if-none-match"], etag)) return reply.code(304).send(null as never);
@@ -98,7 +109,7 @@ export const configRoutes =
       async (request, reply) => {
         const { ns, key } = request.params;
         const entry = await service.remove(
-          ctxOf(request),
+          await allowed(request, "delete", ns, request.query.environment),
           { namespace: ns, key, environment: request.query.environment },
           { ifMatch: parseIfMatch(request.headers["if-match"]), reason: request.query.reason },
         );
@@ -120,7 +131,8 @@ export const configRoutes =
       },
       async (request, reply) => {
         const { format = "json", ...options } = request.query;
-        const list = await service.list(ctxOf(request), request.params.ns, options);
+        const ctx = await allowed(request, "list", request.params.ns, options.environment);
+        const list = await service.list(ctx, request.params.ns, options);
         if (format === "json") return list;
         const entries = list.items.map((i) => [i.key, i.value] as const);
         const text =
@@ -147,7 +159,8 @@ export const configRoutes =
       async (request) => {
         const { ns, key } = request.params;
         const { environment, limit, reveal } = request.query;
-        return service.history(ctxOf(request), { namespace: ns, key, environment }, { limit, reveal });
+        const ctx = await allowed(request, "read", ns, environment);
+        return service.history(ctx, { namespace: ns, key, environment }, { limit, reveal });
       },
     );
 
@@ -162,7 +175,12 @@ export const configRoutes =
           response: { 200: NamespaceHistory, ...problemResponses },
         },
       },
-      async (request) => service.namespaceHistory(ctxOf(request), request.params.ns, request.query),
+      async (request) =>
+        service.namespaceHistory(
+          await allowed(request, "list", request.params.ns, request.query.environment),
+          request.params.ns,
+          request.query,
+        ),
     );
 
     app.post(
@@ -181,7 +199,7 @@ export const configRoutes =
       async (request, reply) => {
         const { ns, key } = request.params;
         const entry = await service.rollback(
-          ctxOf(request),
+          await allowed(request, "write", ns, request.query.environment),
           { namespace: ns, key, environment: request.query.environment },
           request.body.version,
           { ifMatch: parseIfMatch(request.headers["if-match"]), reason: request.body.reason },
@@ -202,7 +220,13 @@ export const configRoutes =
           response: { 200: ValidateResult, ...problemResponses },
         },
       },
-      async (request) => service.validate(ctxOf(request), request.params.ns, request.body.values, request.body.environment),
+      async (request) =>
+        service.validate(
+          await allowed(request, "read", request.params.ns, request.body.environment),
+          request.params.ns,
+          request.body.values,
+          request.body.environment,
+        ),
     );
 
     app.post(
@@ -215,6 +239,18 @@ export const configRoutes =
           response: { 200: BulkResult, ...problemResponses },
         },
       },
-      async (request) => service.bulk(ctxOf(request), request.body),
+      async (request) => {
+        const ctx = ctxOf(request);
+        // Every operation is checked before any is applied.
+        for (const op of request.body.operations) {
+          await authz.require(ctx, {
+            resource: "configs",
+            namespace: op.namespace,
+            action: op.op === "set" ? "write" : "delete",
+            environment: op.environment ?? "base",
+          });
+        }
+        return service.bulk(ctx, request.body);
+      },
     );
   };

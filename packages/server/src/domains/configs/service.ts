@@ -1,5 +1,6 @@
 import type { AuditLog } from "../../audit/log.js";
 import type { CallContext } from "../../auth/actor.js";
+import type { Authorizer } from "../../authz/types.js";
 import type { Keyring } from "../../crypto/keyring.js";
 import type { Conn, Db } from "../../db/database.js";
 import type { ConfigRow, ConfigVersionRow } from "../../db/types.js";
@@ -45,6 +46,8 @@ interface WriteRequest {
   /** Expected current version (from If-Match); "*" means "must exist". */
   ifMatch?: number | "*";
   createOnly?: boolean;
+  /** From `secrets:<ns>:write`: without it, a write whose result is (or was) secret is refused. */
+  mayWriteSecrets: boolean;
 }
 
 interface WriteOutcome {
@@ -68,6 +71,7 @@ export function createConfigService(deps: {
   keySchemas: KeySchemaService;
   keyring: Keyring;
   audit: AuditLog;
+  authz: Pick<Authorizer, "check" | "require">;
   maxValueBytes: number;
 }) {
   const aad = (tenantId: string, namespaceId: string, key: string, environment: string, version: number) => [
@@ -94,22 +98,9 @@ export function createConfigService(deps: {
     return decodeValue(plain);
   }
 
-  const canReveal = (ctx: CallContext) => ctx.actor.roles.includes("admin");
-
-  /** A reveal is recorded before the value leaves the server; if the record fails, so does the read. */
+  /** A reveal needs `secrets:<ns>:reveal` and is recorded before the value leaves the server; if the record fails, so does the read. */
   async function recordReveal(ctx: CallContext, namespace: string, key: string, environment: string, versions: number[]) {
-    if (!canReveal(ctx)) {
-      await deps.audit.append(deps.db, {
-        tenantId: ctx.actor.tenantId,
-        eventType: "secret.reveal",
-        action: "reveal",
-        result: "denied",
-        ctx,
-        resource: { type: "config", id: `${namespace}/${key}`, namespace },
-        metadata: { environment, versions },
-      });
-      throw new CairnError("forbidden", `revealing secrets in ${namespace} needs the secrets reveal permission`);
-    }
+    await deps.authz.require(ctx, { resource: "secrets", namespace, action: "reveal", environment });
     await deps.audit.append(deps.db, {
       tenantId: ctx.actor.tenantId,
       eventType: "secret.reveal",
@@ -119,6 +110,34 @@ export function createConfigService(deps: {
       resource: { type: "config", id: `${namespace}/${key}`, namespace },
       metadata: { environment, versions },
     });
+  }
+
+  /**
+   * Whether the caller may write secret values here. Decided before the transaction (the authorizer may
+   * read the database); the write itself refuses a secret result when this is false.
+   */
+  async function maySetSecrets(ctx: CallContext, namespace: string, environment: string): Promise<boolean> {
+    return (await deps.authz.check(ctx, { resource: "secrets", namespace, action: "write", environment })).allowed;
+  }
+
+  /** Runs a write; a refusal to touch a secret is audited as a denial after the transaction rolled back. */
+  async function guardingSecrets<T>(ctx: CallContext, namespace: string, key: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (e) {
+      if (e instanceof CairnError && e.code === "forbidden" && e.extensions?.secretWrite) {
+        await deps.audit.append(deps.db, {
+          tenantId: ctx.actor.tenantId,
+          eventType: "authz.denied",
+          action: "write",
+          result: "denied",
+          ctx,
+          resource: { type: "config", id: `${namespace}/${key}`, namespace },
+          metadata: { permission: `secrets:${namespace}:write` },
+        });
+      }
+      throw e;
+    }
   }
 
   function entryOf(
@@ -199,6 +218,12 @@ export function createConfigService(deps: {
       changeType = "restore";
     } else {
       changeType = "delete";
+    }
+
+    if ((secret || head?.secret) && !req.mayWriteSecrets) {
+      throw new CairnError("forbidden", `${ns.path}/${key} is a secret: changing it needs the secrets:${ns.path}:write permission`, {
+        extensions: { secretWrite: true },
+      });
     }
 
     if (value !== undefined) {
@@ -296,8 +321,11 @@ export function createConfigService(deps: {
       const bytes = encodeValue(body.value, deps.maxValueBytes);
       const { name: environment } = await environmentOf(ctx.actor.tenantId, address.environment);
       const change: Change = { kind: "set", value: body.value, bytes, secret: body.secret, tags: body.tags };
-      const outcome = await inTransaction(ctx.actor.tenantId, address.namespace, true, (trx, ns) =>
-        write(trx, ctx, { ns, key, environment, change, reason: body.reason, ...options }),
+      const mayWriteSecrets = await maySetSecrets(ctx, address.namespace, environment);
+      const outcome = await guardingSecrets(ctx, address.namespace, key, () =>
+        inTransaction(ctx.actor.tenantId, address.namespace, true, (trx, ns) =>
+          write(trx, ctx, { ns, key, environment, change, reason: body.reason, mayWriteSecrets, ...options }),
+        ),
       );
       return outcome.entry;
     },
@@ -305,8 +333,19 @@ export function createConfigService(deps: {
     async remove(ctx: CallContext, address: ConfigAddress, options: { ifMatch?: number | "*"; reason?: string } = {}) {
       const key = checkKey(address.key);
       const { name: environment } = await environmentOf(ctx.actor.tenantId, address.environment);
-      const outcome = await inTransaction(ctx.actor.tenantId, address.namespace, false, (trx, ns) =>
-        write(trx, ctx, { ns, key, environment, change: { kind: "delete" }, reason: options.reason, ifMatch: options.ifMatch }),
+      const mayWriteSecrets = await maySetSecrets(ctx, address.namespace, environment);
+      const outcome = await guardingSecrets(ctx, address.namespace, key, () =>
+        inTransaction(ctx.actor.tenantId, address.namespace, false, (trx, ns) =>
+          write(trx, ctx, {
+            ns,
+            key,
+            environment,
+            change: { kind: "delete" },
+            reason: options.reason,
+            ifMatch: options.ifMatch,
+            mayWriteSecrets,
+          }),
+        ),
       );
       return outcome.entry;
     },
@@ -314,15 +353,19 @@ export function createConfigService(deps: {
     async rollback(ctx: CallContext, address: ConfigAddress, toVersion: number, options: { ifMatch?: number | "*"; reason?: string } = {}) {
       const key = checkKey(address.key);
       const { name: environment } = await environmentOf(ctx.actor.tenantId, address.environment);
-      const outcome = await inTransaction(ctx.actor.tenantId, address.namespace, false, (trx, ns) =>
-        write(trx, ctx, {
-          ns,
-          key,
-          environment,
-          change: { kind: "restore", fromVersion: toVersion },
-          reason: options.reason ?? `rollback to version ${toVersion}`,
-          ifMatch: options.ifMatch,
-        }),
+      const mayWriteSecrets = await maySetSecrets(ctx, address.namespace, environment);
+      const outcome = await guardingSecrets(ctx, address.namespace, key, () =>
+        inTransaction(ctx.actor.tenantId, address.namespace, false, (trx, ns) =>
+          write(trx, ctx, {
+            ns,
+            key,
+            environment,
+            change: { kind: "restore", fromVersion: toVersion },
+            reason: options.reason ?? `rollback to version ${toVersion}`,
+            ifMatch: options.ifMatch,
+            mayWriteSecrets,
+          }),
+        ),
       );
       return outcome.entry;
     },
@@ -500,6 +543,7 @@ export function createConfigService(deps: {
         environment: string;
         change: Change;
         ns?: NamespaceRef;
+        mayWriteSecrets: boolean;
       }[] = [];
       for (const [i, op] of body.operations.entries()) {
         try {
@@ -512,7 +556,8 @@ export function createConfigService(deps: {
             change = { kind: "delete" };
           }
           const ns = await deps.namespaces.find(tenantId, op.namespace);
-          prepared.push({ i, op, key, environment, change, ns });
+          const mayWriteSecrets = await maySetSecrets(ctx, op.namespace, environment);
+          prepared.push({ i, op, key, environment, change, ns, mayWriteSecrets });
         } catch (e) {
           throw atOperation(e, i, op);
         }
@@ -528,7 +573,14 @@ export function createConfigService(deps: {
               ns = await deps.namespaces.ensure(trx, tenantId, p.op.namespace);
               created.set(p.op.namespace, ns);
             }
-            const outcome = await write(trx, ctx, { ns, key: p.key, environment: p.environment, change: p.change, reason: p.op.reason });
+            const outcome = await write(trx, ctx, {
+              ns,
+              key: p.key,
+              environment: p.environment,
+              change: p.change,
+              reason: p.op.reason,
+              mayWriteSecrets: p.mayWriteSecrets,
+            });
             out.push({
               namespace: ns.path,
               key: p.key,

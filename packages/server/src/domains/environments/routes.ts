@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { Authorizer } from "../../authz/types.js";
 import { ctxOf } from "../../http/context.js";
 import { problemResponses } from "../../http/problem.js";
 import { CreateEnvironment, Environment, EnvironmentList } from "./schemas.js";
@@ -7,12 +8,16 @@ import type { EnvironmentService } from "./service.js";
 const tags = ["environments"];
 
 export const environmentRoutes =
-  (service: EnvironmentService): FastifyPluginAsyncTypebox =>
+  (service: EnvironmentService, authz: Authorizer): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.get(
       "/environments",
       { schema: { tags, summary: "Environments and their inheritance chains", response: { 200: EnvironmentList, ...problemResponses } } },
-      async (request) => ({ items: await service.list(ctxOf(request).actor.tenantId) }),
+      async (request) => {
+        const ctx = ctxOf(request);
+        await authz.require(ctx, { resource: "environments", action: "list" });
+        return { items: await service.list(ctx.actor.tenantId) };
+      },
     );
     app.post(
       "/environments",
@@ -24,6 +29,10 @@ export const environmentRoutes =
           response: { 201: Environment, ...problemResponses },
         },
       },
-      async (request, reply) => reply.code(201).send(await service.create(ctxOf(request), request.body)),
+      async (request, reply) => {
+        const ctx = ctxOf(request);
+        await authz.require(ctx, { resource: "environments", action: "write" });
+        return reply.code(201).send(await service.create(ctx, request.body));
+      },
     );
   };

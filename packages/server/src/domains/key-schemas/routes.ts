@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { Authorizer } from "../../authz/types.js";
 import { ctxOf } from "../../http/context.js";
 import { problemResponses } from "../../http/problem.js";
 import { NsKeyParams } from "../configs/schemas.js";
@@ -8,7 +9,7 @@ import type { KeySchemaService } from "./service.js";
 const tags = ["schemas"];
 
 export const keySchemaRoutes =
-  (service: KeySchemaService): FastifyPluginAsyncTypebox =>
+  (service: KeySchemaService, authz: Authorizer): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.put(
       "/schemas/:ns/:key",
@@ -21,18 +22,28 @@ export const keySchemaRoutes =
           response: { 200: KeySchema, ...problemResponses },
         },
       },
-      async (request) => service.put(ctxOf(request), request.params.ns, request.params.key, request.body.schema),
+      async (request) => {
+        const ctx = ctxOf(request);
+        await authz.require(ctx, { resource: "configs", namespace: request.params.ns, action: "admin" });
+        return service.put(ctx, request.params.ns, request.params.key, request.body.schema);
+      },
     );
     app.get(
       "/schemas/:ns/:key",
       { schema: { tags, summary: "The schema attached to a key", params: NsKeyParams, response: { 200: KeySchema, ...problemResponses } } },
-      async (request) => service.get(ctxOf(request).actor.tenantId, request.params.ns, request.params.key),
+      async (request) => {
+        const ctx = ctxOf(request);
+        await authz.require(ctx, { resource: "configs", namespace: request.params.ns, action: "read" });
+        return service.get(ctx.actor.tenantId, request.params.ns, request.params.key);
+      },
     );
     app.delete(
       "/schemas/:ns/:key",
       { schema: { tags, summary: "Detach a key's schema", params: NsKeyParams, response: { 204: { type: "null" }, ...problemResponses } } },
       async (request, reply) => {
-        await service.remove(ctxOf(request), request.params.ns, request.params.key);
+        const ctx = ctxOf(request);
+        await authz.require(ctx, { resource: "configs", namespace: request.params.ns, action: "admin" });
+        await service.remove(ctx, request.params.ns, request.params.key);
         return reply.code(204).send(null);
       },
     );
