@@ -111,7 +111,7 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
     });
     const sessionTokens = createSessionTokens({ db, kek });
     const userRepo = createUserRepository(db);
-    const sessions = createSessionService({ db, users: userRepo, tokens: sessionTokens, audit });
+    const sessions = createSessionService({ db, users: userRepo, tokens: sessionTokens, audit, limiter: rateLimiter });
     const users = createUserService({
       db,
       repo: userRepo,

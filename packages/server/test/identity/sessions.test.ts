@@ -123,6 +123,25 @@ for (const backend of backends()) {
       assert.equal(elsewhere.status, 200, "another address is not locked out");
     });
 
+    it("login and refresh attempts from one address are rate limited (60 a minute) with RateLimit headers", async () => {
+      let last = 0;
+      let headers: Record<string, unknown> = {};
+      for (let i = 0; i < 61; i++) {
+        const res = await cairn.app.inject({
+          method: "POST",
+          url: "/api/v1/auth/refresh",
+          payload: { refreshToken: `cairn_rt_not-a-token-${i}` },
+          remoteAddress: "198.51.100.200",
+        });
+        last = res.statusCode;
+        headers = res.headers;
+        if (i < 60) assert.equal(res.statusCode, 401);
+      }
+      assert.equal(last, 429);
+      assert.ok(Number(headers["retry-after"]) > 0);
+      assert.equal(headers["ratelimit-limit"], "60");
+    });
+
     it("disabling a user ends their access", async () => {
       const user = await makeUser(cairn, "leaver@example.com");
       const pair = (await login(cairn, "leaver@example.com", PASSWORD)).json;

@@ -5,6 +5,8 @@ import { ACCESS_TOKEN_SECONDS, hashRefreshToken, REFRESH_TOKEN_SECONDS, type Ses
 import type { Conn, Db } from "../../db/database.js";
 import { CairnError } from "../../errors.js";
 import { newId } from "../../ids.js";
+import { rateLimitedError } from "../../ratelimit/http.js";
+import type { RateLimiter } from "../../ratelimit/limiter.js";
 import type { UserRepository } from "../users/repository.js";
 import { normalizeEmail } from "../users/service.js";
 import type { LoginBody, TokenPair, WhoAmI } from "./schemas.js";
@@ -12,6 +14,8 @@ import type { LoginBody, TokenPair, WhoAmI } from "./schemas.js";
 /** Ten failed logins for one account or from one address within fifteen minutes lock both out. */
 export const LOGIN_FAILURE_LIMIT = 10;
 export const LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60;
+/** Login and refresh attempts from one address, failed or not: a cap on password guessing and hashing load. */
+export const LOGIN_ATTEMPTS_PER_MINUTE = 60;
 
 type RequestFacts = Pick<CallContext, "requestId" | "sourceIp" | "userAgent">;
 
@@ -20,7 +24,20 @@ type RequestFacts = Pick<CallContext, "requestId" | "sourceIp" | "userAgent">;
  * rotated on every use; reuse of a rotated token revokes the whole session family). Failed logins
  * are audit events, and the audit log is also what throttling counts, so it holds across replicas.
  */
-export function createSessionService(deps: { db: Db; users: UserRepository; tokens: SessionTokens; audit: AuditLog }) {
+export function createSessionService(deps: {
+  db: Db;
+  users: UserRepository;
+  tokens: SessionTokens;
+  audit: AuditLog;
+  limiter: RateLimiter;
+}) {
+  async function limitAddress(facts: RequestFacts) {
+    const result = await deps.limiter.hit(`login:ip:${facts.sourceIp ?? "unknown"}`, LOGIN_ATTEMPTS_PER_MINUTE, 60);
+    if (!result.allowed) {
+      throw rateLimitedError(result, `too many login attempts from your address; try again in ${result.retryAfterSeconds} seconds`);
+    }
+  }
+
   const userStatus = new Map<string, { disabled: boolean; until: number }>();
 
   async function throttle(email: string, facts: RequestFacts) {
@@ -90,6 +107,7 @@ export function createSessionService(deps: { db: Db; users: UserRepository; toke
   return {
     async login(body: LoginBody, facts: RequestFacts): Promise<TokenPair> {
       const email = normalizeEmail(body.email);
+      await limitAddress(facts);
       await throttle(email, facts);
       const user = await deps.users.findByEmail(email);
       // An unknown email costs the same hashing time as a wrong password, so timing tells nothing.
@@ -119,6 +137,7 @@ export function createSessionService(deps: { db: Db; users: UserRepository; toke
     },
 
     async refresh(token: string, facts: RequestFacts): Promise<TokenPair> {
+      await limitAddress(facts);
       const hash = hashRefreshToken(token);
       type Outcome = { pair: TokenPair } | { failure: string; tenantId: string | null; userId?: string };
       const outcome: Outcome = await deps.db.transaction().execute(async (trx) => {
