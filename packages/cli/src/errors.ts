@@ -49,6 +49,8 @@ function hintFor(e: CairnApiError): string | undefined {
       return e.currentVersion !== undefined
         ? `the key is now at version ${e.currentVersion}; re-read it, then retry with --if-match ${e.currentVersion}`
         : undefined;
+    case "forbidden":
+      return "`cairn whoami` shows who you are; `cairn authz check <resource> <action>` explains the decision; an admin grants roles with `cairn bindings create`";
     case "rate_limited":
       return e.retryAfter ? `retry in ${e.retryAfter}s` : undefined;
     default:

@@ -57,3 +57,60 @@ export function collectTag(raw: string, tags: Record<string, string> = {}): Reco
   if (eq < 1) throw new InvalidArgumentError("expected key=value");
   return { ...tags, [raw.slice(0, eq)]: raw.slice(eq + 1) };
 }
+
+/** commander option parser for counts that may be 0 (a usage quota). */
+export function nonNegativeInt(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0 || raw.trim() === "") throw new InvalidArgumentError("expected a whole number ≥ 0");
+  return n;
+}
+
+/** Repeatable string option: `--role a --role b` → ["a", "b"]. */
+export function collect(raw: string, list: string[] = []): string[] {
+  return [...list, raw];
+}
+
+/** `--meta key=value`, repeatable; the value is JSON when it parses as JSON (`--meta tier=3`), else a string. */
+export function collectMeta(raw: string, meta: Record<string, unknown> = {}): Record<string, unknown> {
+  const eq = raw.indexOf("=");
+  if (eq < 1) throw new InvalidArgumentError("expected key=value");
+  return { ...meta, [raw.slice(0, eq)]: parseValue(raw.slice(eq + 1), "auto") };
+}
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
+
+/** `90s`, `15m`, `12h`, `30d`, `2w`, or several at once (`1h30m`); a bare number is seconds. */
+export function parseDuration(raw: string): number {
+  const text = raw.trim().toLowerCase();
+  if (/^\d+$/.test(text)) return Number(text);
+  if (!/^(\d+[smhdw])+$/.test(text)) throw new InvalidArgumentError("expected a duration such as 90s, 15m, 12h, 30d, 2w or 1h30m");
+  let seconds = 0;
+  for (const [, n, unit] of text.matchAll(/(\d+)([smhdw])/g)) seconds += Number(n) * (UNIT_SECONDS[unit as string] as number);
+  return seconds;
+}
+
+/** `--expires-in 30d` → the RFC 3339 moment that far from now. */
+export function timeFromNow(raw: string): string {
+  const seconds = parseDuration(raw);
+  if (seconds < 1) throw new InvalidArgumentError("expected a duration of at least 1s");
+  return new Date(Date.now() + seconds * 1000).toISOString();
+}
+
+/** `--since`: a date/time, or a duration meaning that long ago (`7d`). */
+export function pastTime(raw: string): string {
+  if (/^(\d+[smhdw])+$/i.test(raw.trim())) return new Date(Date.now() - parseDuration(raw) * 1000).toISOString();
+  return pointInTime(raw);
+}
+
+/** `--rate-limit 100/60s` (also `100/1m`, `100/m`, `100/60`) → {limit, windowSeconds}. */
+export function rateLimit(raw: string): { limit: number; windowSeconds: number } {
+  const m = /^\s*(\d+)\s*\/\s*(\d*[smhdw]?(?:\d+[smhdw])*)\s*$/i.exec(raw);
+  const limit = Number(m?.[1]);
+  const window = m?.[2] ?? "";
+  if (!m || !window || !Number.isSafeInteger(limit) || limit < 1) {
+    throw new InvalidArgumentError("expected <requests>/<window>, e.g. 100/60s, 1000/1h or 10/s");
+  }
+  const windowSeconds = /^[smhdw]$/i.test(window) ? parseDuration(`1${window}`) : parseDuration(window);
+  if (windowSeconds < 1) throw new InvalidArgumentError("the window must be at least 1s");
+  return { limit, windowSeconds };
+}

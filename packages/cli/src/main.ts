@@ -1,18 +1,26 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { registerAuthz } from "./commands/authz.js";
+import { registerBindings } from "./commands/bindings.js";
 import { registerDiff } from "./commands/diff.js";
 import { registerEnv } from "./commands/env.js";
 import { registerExport } from "./commands/export.js";
 import { registerGet } from "./commands/get.js";
+import { registerGroups } from "./commands/groups.js";
 import { registerHistory } from "./commands/history.js";
 import { registerImport } from "./commands/import.js";
+import { registerKeys } from "./commands/keys.js";
 import { registerLogin } from "./commands/login.js";
 import { registerLs } from "./commands/ls.js";
 import { registerRm } from "./commands/rm.js";
+import { registerRoles } from "./commands/roles.js";
 import { registerRollback } from "./commands/rollback.js";
 import { registerSchema } from "./commands/schema.js";
 import { registerServe } from "./commands/serve.js";
 import { registerSet } from "./commands/set.js";
+import { registerTenants } from "./commands/tenants.js";
+import { registerUsers } from "./commands/users.js";
+import { registerWhoami } from "./commands/whoami.js";
 import { reportError } from "./errors.js";
 import { examples } from "./options.js";
 
@@ -20,7 +28,7 @@ const { version } = JSON.parse(readFileSync(new URL("../package.json", import.me
 
 export function buildProgram(): Command {
   const program = new Command("cairn")
-    .description("Cairn: configuration and secrets, versioned, per environment")
+    .description("Cairn: configuration and secrets, versioned, per environment; API keys, users and roles")
     .version(version, "-V, --version", "print the CLI version")
     // Program options are only read before the subcommand, so `get --version 3` stays the key's version;
     // each server command declares --url/--token itself so they also work after it.
@@ -39,11 +47,14 @@ export function buildProgram(): Command {
         "cairn get production/api db.url --env production",
         "cairn ls production/api",
         "cairn history production/api db.url",
+        "cairn keys create ci-deploy --role developer --expires-in 90d",
+        "cairn login --email ana@example.com && cairn whoami",
       )}\nExit codes: 0 ok, 1 error (the server's explanation is printed), 2 usage.\n`,
     );
 
   registerServe(program);
   registerLogin(program);
+  registerWhoami(program);
   registerGet(program);
   registerSet(program);
   registerLs(program);
@@ -55,6 +66,13 @@ export function buildProgram(): Command {
   registerImport(program);
   registerEnv(program);
   registerSchema(program);
+  registerKeys(program);
+  registerRoles(program);
+  registerBindings(program);
+  registerGroups(program);
+  registerUsers(program);
+  registerTenants(program);
+  registerAuthz(program);
   return program;
 }
 

@@ -46,3 +46,23 @@ export function colour(code: "red" | "green" | "dim", text: string): string {
   const codes = { red: 31, green: 32, dim: 2 };
   return `\u001b[${codes[code]}m${text}\u001b[0m`;
 }
+
+/** `label: value` lines with the values aligned, for `show` commands. */
+export function printFields(fields: [string, string][]): void {
+  const width = Math.max(...fields.map(([label]) => label.length)) + 1;
+  for (const [label, value] of fields) printLine(`${`${label}:`.padEnd(width)} ${value}`);
+}
+
+/**
+ * A credential the server shows only once (a new API key): the secret alone on stdout, so
+ * `KEY=$(cairn keys create …)` captures exactly it, and what it is plus the warning on stderr.
+ */
+export function printOnce(intro: string, secret: string): void {
+  note(intro);
+  printLine(secret);
+  note("save it now: it is shown only this once (Cairn keeps only a hash and cannot show it again)");
+}
+
+/** `-` for a missing value in tables and fields. */
+export const orDash = (value: string | number | null | undefined) =>
+  value === null || value === undefined || value === "" ? "-" : String(value);

@@ -1,11 +1,19 @@
-import type { Problem } from "@cairn/server/contract";
+import type { Problem, TokenPair } from "@cairn/server/contract";
 import { CairnApiError, CairnConnectionError } from "./errors.js";
 
 export interface ClientOptions {
   /** Base URL of the server, e.g. `http://127.0.0.1:8080` (a trailing `/api/v1` is tolerated). */
   url: string;
-  /** API key (`cairn_…`) or session token; omit for `health()`/`ready()` only. */
+  /** API key (`cairn_…`) or session (access) token; omit for `health()`/`ready()` and `auth.login()`. */
   token?: string;
+  /**
+   * A session's refresh token. When given, a request answered 401 exchanges it once at `/auth/refresh`
+   * for a new pair and is retried with the new access token. Refresh tokens are single-use: store the new
+   * pair `onTokens` hands you, or the next process to refresh with the old one ends the whole session.
+   */
+  refreshToken?: string;
+  /** Told of every new token pair this client gets (`auth.login`, `auth.refresh`, automatic refresh). */
+  onTokens?: (pair: TokenPair) => void | Promise<void>;
   /** A `fetch` implementation; defaults to the global one (Node ≥ 18, browsers). */
   fetch?: typeof fetch;
   /** Give up on a request after this many milliseconds; 0 waits forever. Default 30 000. */
@@ -24,12 +32,18 @@ export interface RequestSpec {
   ifMatch?: number;
   /** Read the body as text instead of JSON (exports in yaml/dotenv). */
   text?: boolean;
+  /** `false`: send no bearer token and never refresh (login, refresh, logout). Default true. */
+  auth?: boolean;
 }
 
 /** Turns requests into fetch calls, and failures into `CairnApiError` / `CairnConnectionError`. */
 export class Transport {
   readonly baseUrl: string;
-  readonly #token: string | undefined;
+  #token: string | undefined;
+  #refreshToken: string | undefined;
+  /** The refresh in flight, shared by every request that got a 401 meanwhile (refresh tokens are single-use). */
+  #refreshing: Promise<TokenPair> | undefined;
+  readonly #onTokens: ClientOptions["onTokens"];
   readonly #fetch: typeof fetch;
   readonly #timeoutMs: number;
 
@@ -37,15 +51,68 @@ export class Transport {
     if (!options.url) throw new TypeError("Cairn client: `url` is required, e.g. http://127.0.0.1:8080");
     this.baseUrl = options.url.replace(/\/+$/, "").replace(/\/api\/v1$/, "");
     this.#token = options.token;
+    this.#refreshToken = options.refreshToken;
+    this.#onTokens = options.onTokens;
     // Bind: a bare `fetch` reference called as a method of another object throws "Illegal invocation" in browsers.
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#timeoutMs = options.timeoutMs ?? 30_000;
   }
 
+  /** The bearer token and refresh token in use now (they change when a session is refreshed). */
+  get credentials(): { token: string | undefined; refreshToken: string | undefined } {
+    return { token: this.#token, refreshToken: this.#refreshToken };
+  }
+
+  /** Use a session from now on: its access token as the bearer token, its refresh token for renewals. */
+  async adopt(pair: TokenPair): Promise<void> {
+    this.#token = pair.accessToken;
+    this.#refreshToken = pair.refreshToken;
+    await this.#onTokens?.(pair);
+  }
+
+  /** Forget the session (after logout): no bearer token, nothing to refresh. */
+  forget(): void {
+    this.#token = undefined;
+    this.#refreshToken = undefined;
+  }
+
+  /**
+   * Exchange the refresh token for a new pair and adopt it. Concurrent callers share one exchange:
+   * presenting a spent refresh token twice would make the server end the whole session.
+   */
+  refresh(refreshToken = this.#refreshToken): Promise<TokenPair> {
+    if (!refreshToken) return Promise.reject(new TypeError("Cairn client: no refresh token: log in first (auth.login)"));
+    if (this.#refreshing && refreshToken === this.#refreshToken) return this.#refreshing;
+    const exchange = this.request<TokenPair>({ method: "POST", path: "/api/v1/auth/refresh", body: { refreshToken }, auth: false })
+      .then(async (pair) => {
+        await this.adopt(pair);
+        return pair;
+      })
+      .finally(() => {
+        if (this.#refreshing === exchange) this.#refreshing = undefined;
+      });
+    if (refreshToken === this.#refreshToken) this.#refreshing = exchange;
+    return exchange;
+  }
+
   async request<T>(spec: RequestSpec): Promise<T> {
+    const auth = spec.auth !== false;
+    const token = this.#token;
+    try {
+      return await this.#send<T>(spec, auth ? token : undefined);
+    } catch (e) {
+      // A session token expired (or was never valid): renew it once, then try again. An API key has no refresh token.
+      if (!auth || !this.#refreshToken || !(e instanceof CairnApiError) || e.status !== 401) throw e;
+      // Another request may have renewed it while this one was in flight.
+      if (this.#token === token) await this.refresh();
+      return this.#send<T>(spec, this.#token);
+    }
+  }
+
+  async #send<T>(spec: RequestSpec, token: string | undefined): Promise<T> {
     const url = this.baseUrl + spec.path + queryString(spec.query);
     const headers: Record<string, string> = { accept: spec.text ? "*/*" : "application/json" };
-    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    if (token) headers.authorization = `Bearer ${token}`;
     if (spec.ifMatch !== undefined) headers["if-match"] = `"${spec.ifMatch}"`;
     let body: string | undefined;
     if (spec.body !== undefined) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { backends, ns, type TestApp, useApp } from "../helper.js";
+import { backends, ns, useApp } from "../helper.js";
 
 /**
  * Tenants are hard walls. Every route of the OpenAPI document that names an object (a namespace, key,

@@ -131,9 +131,9 @@ export const MemberParams = Type.Object({ id: Id, userId: Id });
 export const CheckBody = Type.Object(
   {
     subject: Type.Optional(Subject),
-    resource: Type.Union(resources.map((r) => Type.Literal(r))),
+    resource: Type.Enum(resources),
     namespace: Type.Optional(Type.String({ minLength: 1, maxLength: 1100, description: "for configs and secrets" })),
-    action: Type.Union(actions.map((a) => Type.Literal(a))),
+    action: Type.Enum(actions),
     environment: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     sourceIp: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "default: the caller's IP when checking yourself" })),
     at: Type.Optional(Type.String({ format: "date-time", description: "default: now" })),
