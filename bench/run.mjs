@@ -560,7 +560,11 @@ async function main() {
   );
   const verifyBody = JSON.stringify({ key: issued.key });
   const verified = await expectOk(
-    await fetch(`${cairn.url}/api/v1/keys/verify`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: verifyBody }),
+    await fetch(`${cairn.url}/api/v1/keys/verify`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: verifyBody,
+    }),
     "POST /api/v1/keys/verify",
   );
   if (verified.valid !== true) throw new Error(`verify did not accept the key it just issued: ${JSON.stringify(verified).slice(0, 300)}`);
