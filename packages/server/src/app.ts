@@ -159,8 +159,10 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
 
     // JSON only: a text body is a client mistake that deserves a 415, not a schema error.
     app.removeContentTypeParser("text/plain");
-    app.addHook("onSend", async (request, reply) => {
+    // Set before anything can fail, so every response (errors included) carries it; sync: no extra tick.
+    app.addHook("onRequest", (request, reply, done) => {
       reply.header("x-request-id", request.id);
+      done();
     });
     appLog = app.log;
     app.addHook("onClose", async () => {

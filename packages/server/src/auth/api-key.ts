@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 
 /**
  * API keys look like `cairn_<prefix>_<secret>`: the prefix (8 base62 chars) is public and finds the row,
@@ -30,7 +30,7 @@ export function generateApiKey(): { key: string; prefix: string; hash: Buffer } 
   return { key, prefix, hash: hashApiKey(key) };
 }
 
-export const hashApiKey = (key: string): Buffer => createHash("sha256").update(key, "utf8").digest();
+export const hashApiKey = (key: string): Buffer => hash("sha256", key, "buffer");
 
 export const looksLikeApiKey = (key: string): boolean => KEY_PATTERN.test(key);
 
