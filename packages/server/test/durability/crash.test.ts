@@ -8,37 +8,13 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { type ServerProcess, startServerProcess } from "../fixtures/process.js";
-import { backends, freshStore, type TestStore } from "../helper.js";
+import { httpClient, type ServerProcess, startOn } from "../fixtures/process.js";
+import { backends, freshStore } from "../helper.js";
 
 const WRITERS = 8;
 const BURST_MS = 1_500;
 const MIN_ACKS = 50;
 const NS = "crash";
-
-interface Res {
-  status: number;
-  text: string;
-  json: any;
-}
-
-function client(base: string, key: string) {
-  return async (method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}): Promise<Res> => {
-    const res = await fetch(`${base}${urlPath}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, text, json };
-  };
-}
 
 /** Polls the outside world; a guard against hanging, never an assertion about time. */
 async function until(what: string, cond: () => boolean, timeoutMs = 30_000, detail?: () => string) {
@@ -67,23 +43,6 @@ interface Ack {
   value: unknown;
 }
 
-/**
- * Starts the server process on exactly this store. The fixture passes the test runner's own environment
- * on, so without this a PGlite store would inherit DATABASE_URL and run on the shared PostgreSQL database.
- */
-async function startOn(store: TestStore, extra: Record<string, string> = {}): Promise<ServerProcess> {
-  const server = await startServerProcess({ DATABASE_URL: "", TEST_DATABASE_URL: "", ...store.env, ...extra });
-  const banner = /listening on \S+ \(([^)]*)\)/.exec(server.output())?.[1] ?? "";
-  try {
-    if (store.backend === "pglite") assert.equal(banner, `embedded store in ${store.dataDir}`, "the server runs on the PGlite store");
-    else assert.equal(banner, "PostgreSQL", "the server runs on PostgreSQL");
-  } catch (e) {
-    await server.kill("SIGKILL");
-    throw e;
-  }
-  return server;
-}
-
 for (const backend of backends()) {
   describe(`crash with SIGKILL (${backend})`, () => {
     test("every write acknowledged before kill -9 reads back after a restart", { timeout: 180_000 }, async (t) => {
@@ -97,7 +56,7 @@ for (const backend of backends()) {
       const server = await startOn(store);
       servers.push(server);
       const adminKey = await adminKeyOf(server);
-      const call = client(server.url, adminKey);
+      const call = httpClient(server.url, adminKey);
 
       const acks: Ack[] = [];
       const unexpected: string[] = [];
@@ -162,7 +121,7 @@ for (const backend of backends()) {
         const lock = (await readFile(path.join(store.dataDir, "cairn.pid"), "utf8")).trim();
         assert.equal(lock, String(again.child.pid), "the new process holds the lock");
       }
-      const read = client(again.url, adminKey);
+      const read = httpClient(again.url, adminKey);
 
       // Every acknowledged version reads back exactly.
       for (const ack of acks) {

@@ -6,40 +6,10 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { describe, test } from "node:test";
-import { type ServerProcess, startServerProcess } from "../fixtures/process.js";
-import { backends, freshStore, ns, type TestStore } from "../helper.js";
+import { httpClient, type ServerProcess, startOn } from "../fixtures/process.js";
+import { backends, freshStore, ns } from "../helper.js";
 
 const BANNER = "Admin API key (shown once";
-
-interface Res {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: any;
-}
-
-/** fetch against a server process, with the admin key unless told otherwise. */
-function client(base: string, key: string) {
-  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Res> => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${key}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-        ...headers,
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, headers: res.headers, text, json };
-  };
-}
 
 /** Polls a condition of the outside world (never a timing assertion: only a guard against hanging). */
 async function until(what: string, cond: () => boolean, timeoutMs = 20_000, detail?: () => string) {
@@ -66,7 +36,7 @@ async function adminKeyOf(server: ServerProcess): Promise<string> {
 }
 
 /** Everything a user can read back, as comparable data (request ids differ per request and are dropped). */
-async function snapshot(call: ReturnType<typeof client>, urls: string[]) {
+async function snapshot(call: ReturnType<typeof httpClient>, urls: string[]) {
   const out: Record<string, unknown> = {};
   for (const url of urls) {
     const r = await call("GET", url);
@@ -78,23 +48,6 @@ async function snapshot(call: ReturnType<typeof client>, urls: string[]) {
     out[url] = { status: r.status, etag: r.headers.get("etag"), body };
   }
   return out;
-}
-
-/**
- * Starts the server process on exactly this store. The fixture passes the test runner's own environment
- * on, so without this a PGlite store would inherit DATABASE_URL and run on the shared PostgreSQL database.
- */
-async function startOn(store: TestStore, extra: Record<string, string> = {}): Promise<ServerProcess> {
-  const server = await startServerProcess({ DATABASE_URL: "", TEST_DATABASE_URL: "", ...store.env, ...extra });
-  const banner = /listening on \S+ \(([^)]*)\)/.exec(server.output())?.[1] ?? "";
-  try {
-    if (store.backend === "pglite") assert.equal(banner, `embedded store in ${store.dataDir}`, "the server runs on the PGlite store");
-    else assert.equal(banner, "PostgreSQL", "the server runs on PostgreSQL");
-  } catch (e) {
-    await server.kill("SIGKILL");
-    throw e;
-  }
-  return server;
 }
 
 for (const backend of backends()) {
@@ -113,7 +66,7 @@ for (const backend of backends()) {
       servers.push(first);
       const adminKey = await adminKeyOf(first);
       assert.equal(count(first.output(), BANNER), 1, "the first start prints the admin key banner once");
-      let call = client(first.url, adminKey);
+      let call = httpClient(first.url, adminKey);
 
       const N = ns("prod/api");
       const cfg = (key: string, q = "") => `/api/v1/configs/${N}/${key}${q}`;
@@ -214,13 +167,13 @@ for (const backend of backends()) {
       servers.push(second);
       assert.equal(count(second.output(), BANNER), 0, `the second start prints no admin key:\n${second.output()}`);
       assert.equal(second.adminKey, undefined, "no key at all appears in the second start's output");
-      call = client(second.url, adminKey);
+      call = httpClient(second.url, adminKey);
 
       const after = await snapshot(call, urls);
       assert.deepEqual(after, before, "every read answers exactly as before the restart");
 
       // The same admin key still authenticates; a wrong one still does not.
-      const wrong = await client(second.url, `cairn_${"A".repeat(8)}_${"b".repeat(33)}`)("GET", "/api/v1/environments");
+      const wrong = await httpClient(second.url, `cairn_${"A".repeat(8)}_${"b".repeat(33)}`)("GET", "/api/v1/environments");
       assert.equal(wrong.status, 401);
       // The schema is still enforced; qa still exists; numbering continues.
       const bad = await call("PUT", cfg("port"), { value: "eighty" });
@@ -350,7 +303,7 @@ for (const backend of backends()) {
 
       const again = await startOn(store);
       servers.push(again);
-      const call = client(again.url, adminKey);
+      const call = httpClient(again.url, adminKey);
       const slow = await call("GET", "/api/v1/configs/drain/slow");
       assert.equal(slow.status, 200, slow.text);
       assert.deepEqual(slow.json.value, slowValue);

@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { sql } from "kysely";
 import { buildApp, type CairnApp } from "../../src/app.js";
 import { loadSettings } from "../../src/settings.js";
-import { type ServerProcess, startServerProcess } from "../fixtures/process.js";
+import { type ServerProcess, startOn } from "../fixtures/process.js";
 import { backends, freshStore, type TestStore, withPg } from "../helper.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -219,23 +219,6 @@ function assertRowsClean(rows: Map<string, string[]>, forbidden: Record<string, 
 
 /** The secret part of a Cairn key: what must never be stored (the prefix is public by design). */
 const secretPart = (key: string) => key.split("_")[2] as string;
-
-/**
- * Starts the server process on exactly this store. The fixture passes the test runner's own environment
- * on, so without this a PGlite store would inherit DATABASE_URL and run on the shared PostgreSQL database.
- */
-async function startOn(store: TestStore, extra: Record<string, string> = {}): Promise<ServerProcess> {
-  const server = await startServerProcess({ DATABASE_URL: "", TEST_DATABASE_URL: "", ...store.env, ...extra });
-  const banner = /listening on \S+ \(([^)]*)\)/.exec(server.output())?.[1] ?? "";
-  try {
-    if (store.backend === "pglite") assert.equal(banner, `embedded store in ${store.dataDir}`, "the server runs on the PGlite store");
-    else assert.equal(banner, "PostgreSQL", "the server runs on PostgreSQL");
-  } catch (e) {
-    await server.kill("SIGKILL");
-    throw e;
-  }
-  return server;
-}
 
 for (const backend of backends()) {
   describe(`secrets at rest (${backend})`, () => {
