@@ -1,7 +1,16 @@
-import { sql } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { AuditRow } from "../../audit/log.js";
 import type { Conn, Db } from "../../db/database.js";
-import type { ConfigRow, ConfigVersionRow, NewConfigVersion } from "../../db/types.js";
+import type { ConfigRow, ConfigVersionRow, Database, NewConfigVersion } from "../../db/types.js";
+
+type HeadFields = Pick<ConfigRow, "version" | "deleted" | "secret" | "data_key_id" | "value_sealed" | "updated_by"> & { tags: string };
+
+/** How a write touches the head row: already inserted (in this transaction), updated, or inserted. */
+export type HeadWrite =
+  | { kind: "existing"; id: string }
+  /** Only while the head is at `expectVersion` and the key's schema is the one decided on (its md5, or none). */
+  | { kind: "update"; id: string; expectVersion: number; expectSchemaHash: string | null; fields: HeadFields }
+  | { kind: "insert"; row: Omit<ConfigRow, "updated_at" | "tags"> & { tags: string } };
 
 /** SQL for config heads and their immutable versions. Every method takes the connection to run on. */
 export function createConfigRepository(db: Db) {
@@ -22,8 +31,8 @@ export function createConfigRepository(db: Db) {
      * The head row, locked until the transaction ends so concurrent writers queue behind each other,
      * with the key's JSON Schema (if any) fetched in the same round trip.
      */
-    lockHead(trx: Conn, tenantId: string, namespaceId: string, key: string, environment: string) {
-      return trx
+    lockHead(trx: Conn, tenantId: string, namespaceId: string, key: string, environment: string, lock = true) {
+      const q = trx
         .selectFrom("configs as c")
         .selectAll("c")
         .select((eb) =>
@@ -35,12 +44,20 @@ export function createConfigRepository(db: Db) {
             .whereRef("s.key", "=", "c.key")
             .as("key_schema"),
         )
+        .select((eb) =>
+          eb
+            .selectFrom("schemas as s")
+            .select(sql<string>`md5(s.schema::text)`.as("hash"))
+            .whereRef("s.tenant_id", "=", "c.tenant_id")
+            .whereRef("s.namespace_id", "=", "c.namespace_id")
+            .whereRef("s.key", "=", "c.key")
+            .as("key_schema_hash"),
+        )
         .where("c.tenant_id", "=", tenantId)
         .where("c.namespace_id", "=", namespaceId)
         .where("c.key", "=", key)
-        .where("c.environment", "=", environment)
-        .forUpdate("c")
-        .executeTakeFirst();
+        .where("c.environment", "=", environment);
+      return (lock ? q.forUpdate("c") : q).executeTakeFirst();
     },
 
     /** Inserts a head row unless a concurrent writer got there first (then returns undefined). */
@@ -54,32 +71,61 @@ export function createConfigRepository(db: Db) {
     },
 
     /**
-     * Moves the head (when `headUpdate` is given), appends the version and the audit event in ONE
-     * statement: a write costs BEGIN, the locking read, this, COMMIT. Returns the version's timestamp
-     * (the database clock, shared by all replicas).
+     * Writes the head, the version and the audit event in ONE statement. The head is inserted, or
+     * updated only while it is still at `expectVersion`; the version row takes its id from that head
+     * write, so when the head moved (or was created) concurrently the version's config_id is null, the
+     * whole statement fails, nothing is written, and this returns undefined: the caller reads again.
+     * Returns the version's timestamp (the database clock, shared by all replicas).
      */
-    async appendVersion(
-      trx: Conn,
-      version: NewConfigVersion,
+    async commitWrite(
+      conn: Conn,
+      head: HeadWrite,
+      version: Omit<NewConfigVersion, "config_id">,
       audit: AuditRow,
-      headUpdate?: {
-        id: string;
-        fields: Pick<ConfigRow, "version" | "deleted" | "secret" | "data_key_id" | "value_sealed" | "updated_by"> & { tags: string };
-      },
-    ): Promise<Date> {
-      let q = trx
-        .with("v", (db) => db.insertInto("config_versions").values(version).returning("created_at"))
-        .with("a", (db) => db.insertInto("audit_events").values(audit));
-      if (headUpdate) {
+    ): Promise<Date | undefined> {
+      // Kysely cannot type a chain of data-modifying CTEs that refer to each other; the SQL is plain.
+      let q = conn as unknown as Kysely<Database>;
+      if (head.kind === "update") {
         q = q.with("h", (db) =>
           db
             .updateTable("configs")
-            .set({ ...headUpdate.fields, updated_at: sql`now()` as unknown as Date })
-            .where("id", "=", headUpdate.id),
-        ) as unknown as typeof q;
+            .set({ ...head.fields, updated_at: sql`now()` as unknown as Date })
+            .where("id", "=", head.id)
+            .where("version", "=", head.expectVersion)
+            .where(
+              sql<boolean>`coalesce((select md5(s.schema::text) from schemas s where s.tenant_id = configs.tenant_id and s.namespace_id = configs.namespace_id and s.key = configs.key), '') = ${head.expectSchemaHash ?? ""}`,
+            )
+            .returning("id"),
+        ) as unknown as Kysely<Database>;
+      } else if (head.kind === "insert") {
+        q = q.with("h", (db) =>
+          db
+            .insertInto("configs")
+            .values(head.row)
+            .onConflict((oc) => oc.columns(["tenant_id", "namespace_id", "key", "environment"]).doNothing())
+            .returning("id"),
+        ) as unknown as Kysely<Database>;
       }
-      const row = await q.selectFrom("v").select("v.created_at").executeTakeFirstOrThrow();
-      return new Date(row.created_at);
+      const configId = head.kind === "existing" ? head.id : (sql<string>`(select id from h)` as unknown as string);
+      const statement = q
+        .with("v", (db) =>
+          db
+            .insertInto("config_versions")
+            .values({ ...version, config_id: configId })
+            .returning("created_at"),
+        )
+        .with("a", (db) => db.insertInto("audit_events").values(audit))
+        .selectFrom("v")
+        .select("v.created_at");
+      try {
+        const row = await statement.executeTakeFirstOrThrow();
+        return new Date(row.created_at);
+      } catch (e) {
+        const err = e as { code?: string; message?: string; column?: string };
+        if (head.kind !== "existing" && err.code === "23502" && `${err.column ?? ""} ${err.message ?? ""}`.includes("config_id"))
+          return undefined;
+        throw e;
+      }
     },
 
     version(tenantId: string, namespaceId: string, key: string, environment: string, version: number, conn: Conn = db) {

@@ -10,7 +10,7 @@ import type { EnvironmentService } from "../environments/service.js";
 import type { KeySchemaService } from "../key-schemas/service.js";
 import { checkKey } from "../names.js";
 import type { NamespaceRef, NamespaceService } from "../namespaces/service.js";
-import type { ConfigRepository } from "./repository.js";
+import type { ConfigRepository, HeadWrite } from "./repository.js";
 import type {
   BulkBody,
   BulkResult,
@@ -56,6 +56,10 @@ interface WriteOutcome {
 }
 
 const DEFAULT_ENVIRONMENT = "base";
+const HEAD_CACHE_ENTRIES = 100_000;
+
+/** A head row as the write path reads it: with the key's schema and that schema's md5. */
+type HeadRow = NonNullable<Awaited<ReturnType<ConfigRepository["lockHead"]>>>;
 
 /**
  * Versioned, encrypted configuration. Every write is one transaction: lock the head row, check
@@ -82,6 +86,13 @@ export function createConfigService(deps: {
     environment,
     version,
   ];
+
+  /**
+   * The last head this replica wrote per key, so the next write can skip its read: the write statement
+   * itself checks that version and schema are still as remembered, and any refusal is re-decided on a
+   * fresh read. Never used for reads.
+   */
+  const headCache = new Map<string, HeadRow>();
 
   async function openValue(
     row: Pick<ConfigVersionRow, "tenant_id" | "namespace_id" | "key" | "environment" | "data_key_id" | "value_sealed">,
@@ -184,10 +195,45 @@ export function createConfigService(deps: {
   }
 
   /** The body of every write, inside the caller's transaction. */
-  async function write(trx: Conn, ctx: CallContext, req: WriteRequest, attempt = 0): Promise<WriteOutcome> {
+  /**
+   * The body of every write. `locked` runs inside the caller's transaction and locks the head row first
+   * (bulk, and a write that creates its namespace). `optimistic` runs without a transaction: read the
+   * head, decide, then one statement that writes only if the head is still as read — two round trips
+   * in all; when another writer got there first, read again and decide again.
+   */
+  async function write(trx: Conn, ctx: CallContext, req: WriteRequest, mode: "locked" | "optimistic", attempt = 0): Promise<WriteOutcome> {
+    const cacheKey = `${ctx.actor.tenantId}\u0000${req.ns.id}\u0000${req.key}\u0000${req.environment}`;
+    const cached = mode === "optimistic" && attempt === 0 ? headCache.get(cacheKey) : undefined;
+    const head = cached ?? (await deps.repo.lockHead(trx, ctx.actor.tenantId, req.ns.id, req.key, req.environment, mode === "locked"));
+    // Another writer changed (or created) the key between our read and our write: decide again on what is there now.
+    const retry = () => {
+      headCache.delete(cacheKey);
+      if (attempt >= 20) throw new CairnError("conflict", `${req.ns.path}/${req.key} is changing too fast to write; retry`);
+      return write(trx, ctx, req, mode, attempt + 1);
+    };
+    try {
+      const outcome = await decideAndWrite(trx, ctx, req, mode, head, retry);
+      if (mode === "optimistic" && head && outcome.head) headCache.set(cacheKey, outcome.head);
+      else headCache.delete(cacheKey);
+      if (headCache.size > HEAD_CACHE_ENTRIES) headCache.clear();
+      return outcome;
+    } catch (e) {
+      // A decision made on a remembered head is not final: refuse only on what the database says now.
+      if (cached && e instanceof CairnError) return retry();
+      throw e;
+    }
+  }
+
+  async function decideAndWrite(
+    trx: Conn,
+    ctx: CallContext,
+    req: WriteRequest,
+    mode: "locked" | "optimistic",
+    head: HeadRow | undefined,
+    retry: () => Promise<WriteOutcome>,
+  ): Promise<WriteOutcome & { head?: HeadRow }> {
     const tenantId = ctx.actor.tenantId;
     const { ns, key, environment, change } = req;
-    const head = await deps.repo.lockHead(trx, tenantId, ns.id, key, environment);
     checkPreconditions(head, req);
 
     let value: unknown;
@@ -249,27 +295,23 @@ export function createConfigService(deps: {
       updated_by: ctx.actor.id,
     };
 
-    let configId = head?.id;
-    if (!configId) {
-      configId = newId("config");
-      const inserted = await deps.repo.insertHead(trx, {
-        id: configId,
-        tenant_id: tenantId,
-        namespace_id: ns.id,
-        key,
-        environment,
-        ...headFields,
-      });
-      // A concurrent writer created the key first: start over against its row.
-      if (!inserted) {
-        if (attempt > 2) throw new CairnError("conflict", `${ns.path}/${key} is being created concurrently; retry`);
-        return write(trx, ctx, req, attempt + 1);
+    let headWrite: HeadWrite;
+    if (head) {
+      headWrite = { kind: "update", id: head.id, expectVersion: head.version, expectSchemaHash: head.key_schema_hash, fields: headFields };
+    } else {
+      const row = { id: newId("config"), tenant_id: tenantId, namespace_id: ns.id, key, environment, ...headFields };
+      if (mode === "optimistic") {
+        headWrite = { kind: "insert", row };
+      } else {
+        // In a transaction a failed statement spoils the transaction, so insert the head on its own first.
+        if (!(await deps.repo.insertHead(trx, row))) return retry();
+        headWrite = { kind: "existing", id: row.id };
       }
     }
-    const at = await deps.repo.appendVersion(
+    const at = await deps.repo.commitWrite(
       trx,
+      headWrite,
       {
-        config_id: configId,
         version,
         tenant_id: tenantId,
         namespace_id: ns.id,
@@ -293,16 +335,26 @@ export function createConfigService(deps: {
         resource: { type: "config", id: `${ns.path}/${key}`, namespace: ns.path },
         metadata: { environment, version, secret, ...(req.reason ? { reason: req.reason } : {}) },
       }),
-      head ? { id: configId, fields: headFields } : undefined,
     );
+    if (!at) return retry();
     const entry = entryOf(ns.path, environment, { key, version, secret, tags, at, by: ctx.actor.id }, value, false);
-    return { entry, changeType };
+    const written = head ? { ...head, ...headFields, tags, updated_at: at } : undefined;
+    return { entry, changeType, head: written };
   }
 
-  /** Namespace lookups happen before the transaction (cached); only a missing one is created inside it. */
-  async function inTransaction<T>(tenantId: string, namespace: string, create: boolean, fn: (trx: Conn, ns: NamespaceRef) => Promise<T>) {
+  /**
+   * Runs one key's write: optimistically, with no transaction, when its namespace exists (the lookup is
+   * cached); in a transaction that creates the namespace (and its data key) together with the write otherwise.
+   */
+  async function writeOne<T>(
+    tenantId: string,
+    namespace: string,
+    create: boolean,
+    fn: (conn: Conn, ns: NamespaceRef, mode: "locked" | "optimistic") => Promise<T>,
+  ) {
     const existing = create ? await deps.namespaces.find(tenantId, namespace) : await deps.namespaces.require(tenantId, namespace);
-    return deps.db.transaction().execute(async (trx) => fn(trx, existing ?? (await deps.namespaces.ensure(trx, tenantId, namespace))));
+    if (existing) return fn(deps.db, existing, "optimistic");
+    return deps.db.transaction().execute(async (trx) => fn(trx, await deps.namespaces.ensure(trx, tenantId, namespace), "locked"));
   }
 
   async function environmentOf(tenantId: string, environment: string | undefined): Promise<{ name: string; chain: string[] }> {
@@ -323,8 +375,8 @@ export function createConfigService(deps: {
       const change: Change = { kind: "set", value: body.value, bytes, secret: body.secret, tags: body.tags };
       const mayWriteSecrets = await maySetSecrets(ctx, address.namespace, environment);
       const outcome = await guardingSecrets(ctx, address.namespace, key, () =>
-        inTransaction(ctx.actor.tenantId, address.namespace, true, (trx, ns) =>
-          write(trx, ctx, { ns, key, environment, change, reason: body.reason, mayWriteSecrets, ...options }),
+        writeOne(ctx.actor.tenantId, address.namespace, true, (trx, ns, mode) =>
+          write(trx, ctx, { ns, key, environment, change, reason: body.reason, mayWriteSecrets, ...options }, mode),
         ),
       );
       return outcome.entry;
@@ -335,16 +387,21 @@ export function createConfigService(deps: {
       const { name: environment } = await environmentOf(ctx.actor.tenantId, address.environment);
       const mayWriteSecrets = await maySetSecrets(ctx, address.namespace, environment);
       const outcome = await guardingSecrets(ctx, address.namespace, key, () =>
-        inTransaction(ctx.actor.tenantId, address.namespace, false, (trx, ns) =>
-          write(trx, ctx, {
-            ns,
-            key,
-            environment,
-            change: { kind: "delete" },
-            reason: options.reason,
-            ifMatch: options.ifMatch,
-            mayWriteSecrets,
-          }),
+        writeOne(ctx.actor.tenantId, address.namespace, false, (trx, ns, mode) =>
+          write(
+            trx,
+            ctx,
+            {
+              ns,
+              key,
+              environment,
+              change: { kind: "delete" },
+              reason: options.reason,
+              ifMatch: options.ifMatch,
+              mayWriteSecrets,
+            },
+            mode,
+          ),
         ),
       );
       return outcome.entry;
@@ -355,16 +412,21 @@ export function createConfigService(deps: {
       const { name: environment } = await environmentOf(ctx.actor.tenantId, address.environment);
       const mayWriteSecrets = await maySetSecrets(ctx, address.namespace, environment);
       const outcome = await guardingSecrets(ctx, address.namespace, key, () =>
-        inTransaction(ctx.actor.tenantId, address.namespace, false, (trx, ns) =>
-          write(trx, ctx, {
-            ns,
-            key,
-            environment,
-            change: { kind: "restore", fromVersion: toVersion },
-            reason: options.reason ?? `rollback to version ${toVersion}`,
-            ifMatch: options.ifMatch,
-            mayWriteSecrets,
-          }),
+        writeOne(ctx.actor.tenantId, address.namespace, false, (trx, ns, mode) =>
+          write(
+            trx,
+            ctx,
+            {
+              ns,
+              key,
+              environment,
+              change: { kind: "restore", fromVersion: toVersion },
+              reason: options.reason ?? `rollback to version ${toVersion}`,
+              ifMatch: options.ifMatch,
+              mayWriteSecrets,
+            },
+            mode,
+          ),
         ),
       );
       return outcome.entry;
@@ -573,14 +635,19 @@ export function createConfigService(deps: {
               ns = await deps.namespaces.ensure(trx, tenantId, p.op.namespace);
               created.set(p.op.namespace, ns);
             }
-            const outcome = await write(trx, ctx, {
-              ns,
-              key: p.key,
-              environment: p.environment,
-              change: p.change,
-              reason: p.op.reason,
-              mayWriteSecrets: p.mayWriteSecrets,
-            });
+            const outcome = await write(
+              trx,
+              ctx,
+              {
+                ns,
+                key: p.key,
+                environment: p.environment,
+                change: p.change,
+                reason: p.op.reason,
+                mayWriteSecrets: p.mayWriteSecrets,
+              },
+              "locked",
+            );
             out.push({
               namespace: ns.path,
               key: p.key,
