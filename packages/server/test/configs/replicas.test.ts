@@ -11,7 +11,8 @@ describe("writes across two replicas (postgres)", { skip: serverUrl ? false : "n
     const b = await buildApp(loadSettings({ ...a.testStore.env, CAIRN_LOG_LEVEL: "silent" }));
     t.after(() => b.app.close());
     const onA = a.call;
-    const onB = (method: string, url: string, body?: unknown, headers: Record<string, string> = {}) => inject(b, a.adminKey, method, url, body, headers);
+    const onB = (method: string, url: string, body?: unknown, headers: Record<string, string> = {}) =>
+      inject(b, a.adminKey, method, url, body, headers);
     const url = `/api/v1/configs/${ns("replicas/app")}/limit`;
 
     assert.equal((await onA("PUT", url, { value: 1 })).json.version, 1);
