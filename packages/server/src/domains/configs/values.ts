@@ -1,6 +1,6 @@
 import { createPatch } from "rfc6902";
 import { CairnError } from "../../errors.js";
-import type { ChangeType } from "./schemas.js";
+import type { ChangeType, ConfigEntry } from "./schemas.js";
 
 export const MASK = "••••";
 
@@ -36,4 +36,35 @@ export function dotenvLine(key: string, value: unknown): string {
   const plain = /^[A-Za-z0-9_./:@,+-]*$/.test(text);
   const quoted = `"${text.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\$/g, "\\$")}"`;
   return `${envVarName(key)}=${plain ? text : quoted}`;
+}
+
+/** Associated data of a sealed value: it names exactly where the value lives. */
+export const valueAad = (tenantId: string, namespaceId: string, key: string, environment: string, version: number) => [
+  "config",
+  tenantId,
+  namespaceId,
+  key,
+  environment,
+  version,
+];
+
+/** The wire form of a stored entry; a secret's value is masked unless revealed. */
+export function entryOf(
+  namespace: string,
+  environment: string,
+  row: { key: string; version: number; secret: boolean; tags: Record<string, string>; at: Date; by: string },
+  value: unknown,
+  reveal: boolean,
+): ConfigEntry {
+  return {
+    namespace,
+    key: row.key,
+    environment,
+    value: row.secret && !reveal && value !== undefined ? MASK : (value ?? null),
+    version: row.version,
+    secret: row.secret,
+    tags: row.tags ?? {},
+    updatedAt: new Date(row.at).toISOString(),
+    updatedBy: row.by,
+  };
 }
