@@ -8,34 +8,13 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { httpClient, type ServerProcess, startOn } from "../fixtures/process.js";
+import { adminKeyOf, httpClient, KEY_LINE, type ServerProcess, startOn, until } from "../fixtures/process.js";
 import { backends, freshStore } from "../helper.js";
 
 const WRITERS = 8;
 const BURST_MS = 1_500;
 const MIN_ACKS = 50;
 const NS = "crash";
-
-/** Polls the outside world; a guard against hanging, never an assertion about time. */
-async function until(what: string, cond: () => boolean, timeoutMs = 30_000, detail?: () => string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}${detail ? `:\n${detail()}` : ""}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-const KEY_LINE = /^ {4}(cairn_[0-9A-Za-z]{8}_[0-9A-Za-z]{30,44})$/m;
-
-async function adminKeyOf(server: ServerProcess): Promise<string> {
-  await until(
-    "the admin key banner",
-    () => KEY_LINE.test(server.output()),
-    20_000,
-    () => server.output(),
-  );
-  return KEY_LINE.exec(server.output())?.[1] as string;
-}
 
 interface Ack {
   key: string;

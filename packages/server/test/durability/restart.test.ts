@@ -6,34 +6,12 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { describe, test } from "node:test";
-import { httpClient, type ServerProcess, startOn } from "../fixtures/process.js";
+import { adminKeyOf, httpClient, type ServerProcess, startOn, until } from "../fixtures/process.js";
 import { backends, freshStore, ns } from "../helper.js";
 
 const BANNER = "Admin API key (shown once";
 
-/** Polls a condition of the outside world (never a timing assertion: only a guard against hanging). */
-async function until(what: string, cond: () => boolean, timeoutMs = 20_000, detail?: () => string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}${detail ? `:\n${detail()}` : ""}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const count = (haystack: string, needle: string) => haystack.split(needle).length - 1;
-
-const KEY_LINE = /^ {4}(cairn_[0-9A-Za-z]{8}_[0-9A-Za-z]{30,44})$/m;
-
-/** The admin key from the first-start banner (waits for the whole line: output arrives in chunks). */
-async function adminKeyOf(server: ServerProcess): Promise<string> {
-  await until(
-    "the admin key banner",
-    () => KEY_LINE.test(server.output()),
-    20_000,
-    () => server.output(),
-  );
-  return KEY_LINE.exec(server.output())?.[1] as string;
-}
 
 /** Everything a user can read back, as comparable data (request ids differ per request and are dropped). */
 async function snapshot(call: ReturnType<typeof httpClient>, urls: string[]) {

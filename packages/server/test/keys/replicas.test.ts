@@ -4,32 +4,9 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
 import { generateApiKey } from "../../src/auth/api-key.js";
-import { type ServerProcess, startServerProcess } from "../fixtures/process.js";
+import { httpClient, type ServerProcess, startServerProcess } from "../fixtures/process.js";
 import { freshStore, serverUrl, type TestStore, withPg } from "../helper.js";
 import { redisUrl, sleep } from "./support.js";
-
-interface Res {
-  status: number;
-  headers: Headers;
-  json: any;
-  text: string;
-}
-
-async function call(base: string, key: string, method: string, path: string, body?: unknown): Promise<Res> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, json, text };
-}
 
 /** Two replicas on one fresh database; both know the admin key from CAIRN_BOOTSTRAP_ADMIN_KEY. */
 function useReplicas(withRedis: boolean) {
@@ -56,21 +33,21 @@ function useReplicas(withRedis: boolean) {
 
 /** Revoke on A, then poll B: B must refuse the key within a second. */
 async function revokeReachesOtherReplica(r: ReturnType<typeof useReplicas>): Promise<number> {
-  const created = await call(r.a.url, r.admin, "POST", "/api/v1/keys", { name: "replicated", roles: ["admin"] });
+  const created = await httpClient(r.a.url, r.admin)("POST", "/api/v1/keys", { name: "replicated", roles: ["admin"] });
   assert.equal(created.status, 201, created.text);
   const key = created.json.key as string;
   // both replicas have verified (and cached) the key
-  assert.equal((await call(r.a.url, key, "GET", "/api/v1/environments")).status, 200);
-  assert.equal((await call(r.b.url, key, "GET", "/api/v1/environments")).status, 200);
-  assert.equal((await call(r.b.url, key, "GET", "/api/v1/environments")).status, 200);
+  assert.equal((await httpClient(r.a.url, key)("GET", "/api/v1/environments")).status, 200);
+  assert.equal((await httpClient(r.b.url, key)("GET", "/api/v1/environments")).status, 200);
+  assert.equal((await httpClient(r.b.url, key)("GET", "/api/v1/environments")).status, 200);
 
-  const revoked = await call(r.a.url, r.admin, "POST", `/api/v1/keys/${created.json.id}/revoke`);
+  const revoked = await httpClient(r.a.url, r.admin)("POST", `/api/v1/keys/${created.json.id}/revoke`);
   assert.equal(revoked.status, 200, revoked.text);
   const at = Date.now();
-  assert.equal((await call(r.a.url, key, "GET", "/api/v1/environments")).status, 401);
+  assert.equal((await httpClient(r.a.url, key)("GET", "/api/v1/environments")).status, 401);
   let status = 200;
   while (Date.now() - at < 1_000) {
-    status = (await call(r.b.url, key, "GET", "/api/v1/environments")).status;
+    status = (await httpClient(r.b.url, key)("GET", "/api/v1/environments")).status;
     if (status === 401) break;
     await sleep(10);
   }
@@ -93,7 +70,7 @@ describe("two replicas sharing PostgreSQL + Redis", {
   });
 
   it("a limit of 10 per window across both replicas admits exactly 10 of 30 concurrent requests", async () => {
-    const created = await call(r.a.url, r.admin, "POST", "/api/v1/keys", {
+    const created = await httpClient(r.a.url, r.admin)("POST", "/api/v1/keys", {
       name: "limited",
       roles: ["admin"],
       rateLimit: { limit: 10, windowSeconds: 60 },
@@ -102,7 +79,7 @@ describe("two replicas sharing PostgreSQL + Redis", {
     const key = created.json.key as string;
     issued.push(key);
     const results = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => call(i % 2 ? r.b.url : r.a.url, key, "GET", "/api/v1/environments")),
+      Array.from({ length: 30 }, (_, i) => httpClient(i % 2 ? r.b.url : r.a.url, key)("GET", "/api/v1/environments")),
     );
     const admitted = results.filter((x) => x.status === 200).length;
     assert.equal(admitted, 10, `statuses: ${results.map((x) => x.status).join(",")}`);
@@ -111,35 +88,35 @@ describe("two replicas sharing PostgreSQL + Redis", {
   });
 
   it("rotation on one replica: the old key keeps working on both until the grace ends, then 401 on both", async () => {
-    const created = await call(r.a.url, r.admin, "POST", "/api/v1/keys", { name: "rotating", roles: ["admin"] });
+    const created = await httpClient(r.a.url, r.admin)("POST", "/api/v1/keys", { name: "rotating", roles: ["admin"] });
     const old = created.json.key as string;
     issued.push(old);
-    for (const base of [r.a.url, r.b.url]) assert.equal((await call(base, old, "GET", "/api/v1/environments")).status, 200);
-    const rotated = await call(r.b.url, r.admin, "POST", `/api/v1/keys/${created.json.id}/rotate`, { gracePeriodSeconds: 1 });
+    for (const base of [r.a.url, r.b.url]) assert.equal((await httpClient(base, old)("GET", "/api/v1/environments")).status, 200);
+    const rotated = await httpClient(r.b.url, r.admin)("POST", `/api/v1/keys/${created.json.id}/rotate`, { gracePeriodSeconds: 1 });
     assert.equal(rotated.status, 200, rotated.text);
     issued.push(rotated.json.key);
     for (const base of [r.a.url, r.b.url]) {
-      assert.equal((await call(base, old, "GET", "/api/v1/environments")).status, 200);
-      assert.equal((await call(base, rotated.json.key, "GET", "/api/v1/environments")).status, 200);
+      assert.equal((await httpClient(base, old)("GET", "/api/v1/environments")).status, 200);
+      assert.equal((await httpClient(base, rotated.json.key)("GET", "/api/v1/environments")).status, 200);
     }
     await sleep(Math.max(0, Date.parse(rotated.json.rotatedFrom.graceUntil) - Date.now()) + 50);
     for (const base of [r.a.url, r.b.url]) {
-      assert.equal((await call(base, old, "GET", "/api/v1/environments")).status, 401);
-      assert.equal((await call(base, rotated.json.key, "GET", "/api/v1/environments")).status, 200);
+      assert.equal((await httpClient(base, old)("GET", "/api/v1/environments")).status, 401);
+      assert.equal((await httpClient(base, rotated.json.key)("GET", "/api/v1/environments")).status, 200);
     }
   });
 
   it("no plaintext API key in any table, any Redis key or value, or any log line", async () => {
     // exercise every path that handles a key: create, verify, use on both replicas, flush usage
     for (let i = 0; i < 3; i++) {
-      const created = await call(r.a.url, r.admin, "POST", "/api/v1/keys", { name: `scan-${i}`, roles: ["viewer"], remaining: 10 });
+      const created = await httpClient(r.a.url, r.admin)("POST", "/api/v1/keys", { name: `scan-${i}`, roles: ["viewer"], remaining: 10 });
       assert.equal(created.status, 201);
       issued.push(created.json.key);
-      await call(r.b.url, r.admin, "POST", "/api/v1/keys/verify", { key: created.json.key });
-      await call(r.b.url, created.json.key, "GET", "/api/v1/environments");
-      await call(r.a.url, created.json.key, "GET", "/api/v1/environments");
+      await httpClient(r.b.url, r.admin)("POST", "/api/v1/keys/verify", { key: created.json.key });
+      await httpClient(r.b.url, created.json.key)("GET", "/api/v1/environments");
+      await httpClient(r.a.url, created.json.key)("GET", "/api/v1/environments");
     }
-    await call(r.a.url, `${r.admin.slice(0, -2)}zz`, "GET", "/api/v1/environments"); // a failed attempt is logged and audited
+    await httpClient(r.a.url, `${r.admin.slice(0, -2)}zz`)("GET", "/api/v1/environments"); // a failed attempt is logged and audited
     await sleep(1_500); // a usage flush on both replicas
     const secrets = [r.admin, ...issued];
     const needles = secrets.flatMap((k) => [k, k.split("_")[2] as string]);

@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { sql } from "kysely";
 import { buildApp, type CairnApp } from "../../src/app.js";
 import { loadSettings } from "../../src/settings.js";
-import { type ServerProcess, startOn } from "../fixtures/process.js";
+import { KEY_LINE, type ServerProcess, startOn, until } from "../fixtures/process.js";
 import { backends, freshStore, type TestStore, withPg } from "../helper.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -67,15 +67,6 @@ function fetcher(base: string, key: string): Call {
     });
     return { status: res.status, text, json: parse(text), headers: got };
   };
-}
-
-/** Polls the outside world; a guard against hanging, never an assertion about time. */
-async function until(what: string, cond: () => boolean, timeoutMs = 20_000, detail?: () => string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}${detail ? `:\n${detail()}` : ""}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** Builds the app in-process on a store; the caller closes it (the store outlives it). */
@@ -294,7 +285,6 @@ for (const backend of backends()) {
         await store.drop();
       });
       server = await startOn(store, { CAIRN_LOG_LEVEL: "trace" });
-      const KEY_LINE = /^ {4}(cairn_[0-9A-Za-z]{8}_[0-9A-Za-z]{30,44})$/m;
       const srv = server;
       await until(
         "the admin key banner",

@@ -89,6 +89,25 @@ export function createConfigService(deps: {
     }
   }
 
+  /** One key's write: whether secrets may be touched is decided first; `create` makes a missing namespace. */
+  async function writeKey(
+    ctx: CallContext,
+    address: ConfigAddress,
+    change: Change,
+    create: boolean,
+    options: { reason?: string; ifMatch?: number | "*"; createOnly?: boolean },
+  ): Promise<ConfigEntry> {
+    const key = checkKey(address.key);
+    const { name: environment } = await environmentOf(ctx.actor.tenantId, address.environment);
+    const mayWriteSecrets = await maySetSecrets(ctx, address.namespace, environment);
+    const outcome = await guardingSecrets(ctx, address.namespace, key, () =>
+      writeOne(ctx.actor.tenantId, address.namespace, create, (conn, ns, mode) =>
+        write(conn, ctx, { ns, key, environment, change, mayWriteSecrets, ...options }, mode),
+      ),
+    );
+    return outcome.entry;
+  }
+
   async function environmentOf(tenantId: string, environment: string | undefined): Promise<{ name: string; chain: string[] }> {
     const name = environment ?? DEFAULT_ENVIRONMENT;
     return { name, chain: await deps.environments.chain(tenantId, name) };
@@ -101,67 +120,19 @@ export function createConfigService(deps: {
       body: { value: unknown; secret?: boolean; reason?: string; tags?: Record<string, string> },
       options: { ifMatch?: number | "*"; createOnly?: boolean } = {},
     ): Promise<ConfigEntry> {
-      const key = checkKey(address.key);
+      checkKey(address.key);
       const bytes = encodeValue(body.value, deps.maxValueBytes);
-      const { name: environment } = await environmentOf(ctx.actor.tenantId, address.environment);
       const change: Change = { kind: "set", value: body.value, bytes, secret: body.secret, tags: body.tags };
-      const mayWriteSecrets = await maySetSecrets(ctx, address.namespace, environment);
-      const outcome = await guardingSecrets(ctx, address.namespace, key, () =>
-        writeOne(ctx.actor.tenantId, address.namespace, true, (trx, ns, mode) =>
-          write(trx, ctx, { ns, key, environment, change, reason: body.reason, mayWriteSecrets, ...options }, mode),
-        ),
-      );
-      return outcome.entry;
+      return writeKey(ctx, address, change, true, { reason: body.reason, ...options });
     },
 
     async remove(ctx: CallContext, address: ConfigAddress, options: { ifMatch?: number | "*"; reason?: string } = {}) {
-      const key = checkKey(address.key);
-      const { name: environment } = await environmentOf(ctx.actor.tenantId, address.environment);
-      const mayWriteSecrets = await maySetSecrets(ctx, address.namespace, environment);
-      const outcome = await guardingSecrets(ctx, address.namespace, key, () =>
-        writeOne(ctx.actor.tenantId, address.namespace, false, (trx, ns, mode) =>
-          write(
-            trx,
-            ctx,
-            {
-              ns,
-              key,
-              environment,
-              change: { kind: "delete" },
-              reason: options.reason,
-              ifMatch: options.ifMatch,
-              mayWriteSecrets,
-            },
-            mode,
-          ),
-        ),
-      );
-      return outcome.entry;
+      return writeKey(ctx, address, { kind: "delete" }, false, options);
     },
 
     async rollback(ctx: CallContext, address: ConfigAddress, toVersion: number, options: { ifMatch?: number | "*"; reason?: string } = {}) {
-      const key = checkKey(address.key);
-      const { name: environment } = await environmentOf(ctx.actor.tenantId, address.environment);
-      const mayWriteSecrets = await maySetSecrets(ctx, address.namespace, environment);
-      const outcome = await guardingSecrets(ctx, address.namespace, key, () =>
-        writeOne(ctx.actor.tenantId, address.namespace, false, (trx, ns, mode) =>
-          write(
-            trx,
-            ctx,
-            {
-              ns,
-              key,
-              environment,
-              change: { kind: "restore", fromVersion: toVersion },
-              reason: options.reason ?? `rollback to version ${toVersion}`,
-              ifMatch: options.ifMatch,
-              mayWriteSecrets,
-            },
-            mode,
-          ),
-        ),
-      );
-      return outcome.entry;
+      const reason = options.reason ?? `rollback to version ${toVersion}`;
+      return writeKey(ctx, address, { kind: "restore", fromVersion: toVersion }, false, { ...options, reason });
     },
 
     async get(ctx: CallContext, address: ConfigAddress, options: { version?: number; reveal?: boolean } = {}): Promise<ResolvedConfig> {
