@@ -68,5 +68,3 @@ export class CairnError extends Error {
     return errorStatus[this.code];
   }
 }
-
-export const isCairnError = (e: unknown): e is CairnError => e instanceof CairnError;
