@@ -5,6 +5,10 @@ import path from "node:path";
 import { after, before, type TestContext } from "node:test";
 import pg from "pg";
 import { buildApp, type CairnApp } from "../src/app.js";
+import { createAuditLog } from "../src/audit/log.js";
+import { ensureBuiltinRoles } from "../src/authz/builtin.js";
+import { createTenantRecords } from "../src/domains/tenants/service.js";
+import { newId } from "../src/ids.js";
 import { loadSettings, type Settings } from "../src/settings.js";
 
 /**
@@ -163,4 +167,17 @@ export function useApp(backend: Backend, env: Record<string, string> = {}): Test
       return Reflect.get(built, prop);
     },
   });
+}
+
+/** A second tenant made by the same code as `POST /tenants` (environments, built-in roles, an admin key). */
+export async function secondTenant(cairn: Pick<CairnApp, "store">): Promise<{ tenantId: string; adminKey: string; adminKeyId: string }> {
+  return cairn.store.db
+    .transaction()
+    .execute((trx) =>
+      createTenantRecords(
+        trx,
+        { audit: createAuditLog(), initializers: [ensureBuiltinRoles] },
+        { name: `other-${newId("tenant")}`, instanceAdmin: false },
+      ),
+    );
 }

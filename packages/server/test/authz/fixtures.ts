@@ -1,8 +1,7 @@
 import { generateApiKey } from "../../src/auth/api-key.js";
-import { ensureBuiltinRoles } from "../../src/authz/builtin.js";
 import type { Rule } from "../../src/authz/types.js";
 import { newId } from "../../src/ids.js";
-import { inject, type Response, type TestApp } from "../helper.js";
+import { inject, type Response, secondTenant, type TestApp } from "../helper.js";
 
 /** Rows written straight into the store, as other domains (keys, users, tenants) would. */
 
@@ -45,14 +44,8 @@ export async function insertUser(cairn: TestApp, tenantId = cairn.bootstrap.tena
 
 /** A second tenant with its built-in roles and an admin key (not the instance admin). */
 export async function insertTenant(cairn: TestApp): Promise<{ tenantId: string; admin: TestKey }> {
-  const tenantId = newId("tenant");
-  await cairn.store.db
-    .insertInto("tenants")
-    .values({ id: tenantId, name: `other-${tenantId}` })
-    .execute();
-  await ensureBuiltinRoles(cairn.store.db, tenantId);
-  const admin = await insertKey(cairn, { tenantId, roles: ["admin"] });
-  return { tenantId, admin };
+  const { tenantId, adminKey: key, adminKeyId: id } = await secondTenant(cairn);
+  return { tenantId, admin: { id, key, call: (method, url, body) => inject(cairn, key, method, url, body) } };
 }
 
 export const check = (who: { call: TestApp["call"] | TestKey["call"] }, body: Record<string, unknown>) =>

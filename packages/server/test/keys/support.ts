@@ -1,7 +1,4 @@
-import { generateApiKey } from "../../src/auth/api-key.js";
-import { ensureBuiltinRoles } from "../../src/authz/builtin.js";
-import { newId } from "../../src/ids.js";
-import { type Backend, inject, type Response, type TestApp } from "../helper.js";
+import { type Backend, inject, type Response, secondTenant, type TestApp } from "../helper.js";
 
 /** Redis for the tests that need one (and for the PostgreSQL backend when it is set). */
 export const redisUrl = process.env.TEST_REDIS_URL ?? process.env.REDIS_URL;
@@ -42,21 +39,10 @@ export const keyHandle = (cairn: TestApp, id: string, key: string, json: any = {
 /** A request any authenticated key may make (authentication is what these tests are about). */
 export const use = (k: Created) => k.call("GET", "/api/v1/environments");
 
-/** A second tenant, written with SQL (as an operator would), with an admin key of its own. */
+/** A second tenant, made as `POST /tenants` makes one, with an admin key of its own. */
 export async function otherTenant(cairn: TestApp): Promise<{ tenantId: string; admin: Created }> {
-  const tenantId = newId("tenant");
-  await cairn.store.db
-    .insertInto("tenants")
-    .values({ id: tenantId, name: `other-${tenantId}` })
-    .execute();
-  await ensureBuiltinRoles(cairn.store.db, tenantId);
-  const { key, prefix, hash } = generateApiKey();
-  const id = newId("apiKey");
-  await cairn.store.db
-    .insertInto("api_keys")
-    .values({ id, tenant_id: tenantId, name: "other-admin", prefix, key_hash: hash, roles: JSON.stringify(["admin"]) })
-    .execute();
-  return { tenantId, admin: keyHandle(cairn, id, key) };
+  const { tenantId, adminKey, adminKeyId } = await secondTenant(cairn);
+  return { tenantId, admin: keyHandle(cairn, adminKeyId, adminKey) };
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
