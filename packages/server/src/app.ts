@@ -3,6 +3,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { createAuditLog } from "./audit/log.js";
+import { createSequencer, type Sequencer } from "./audit/sequencer.js";
 import { type Authenticator, createAuthenticator } from "./auth/authenticate.js";
 import { createApiKeyRepository } from "./auth/repository.js";
 import { createSessionTokens } from "./auth/session-tokens.js";
@@ -59,6 +60,8 @@ export interface CairnApp {
   rateLimiter: RateLimiter;
   authenticator: Authenticator;
   keys: KeyService;
+  /** Orders committed audit events into the Merkle logs and numbers config changes for watchers. */
+  sequencer: Sequencer;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -88,6 +91,10 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
     const bus = await createEventBus(settings, { log, redis });
     stops.push(() => bus.close());
     const rateLimiter = createRateLimiter(settings, redis, { log });
+    const sequencer = createSequencer({ db, bus, log });
+    sequencer.start();
+    // Before the bus closes (stops run in reverse), so the last batch is still announced.
+    stops.push(() => sequencer.stop());
 
     const authorizer = createAuthorizer({ db, audit, bus });
     stops.push(async () => authorizer.close());
@@ -165,6 +172,13 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
       done();
     });
     appLog = app.log;
+    // A change was (probably) recorded: get its audit event into the log and its watchers informed now,
+    // not at the next poll. Reads don't append (but refusals do: they are audited).
+    app.addHook("onResponse", (request, reply, done) => {
+      if (request.method !== "GET" && request.method !== "HEAD") sequencer.kick();
+      else if (reply.statusCode === 401 || reply.statusCode === 403 || reply.statusCode === 429) sequencer.kick();
+      done();
+    });
     app.addHook("onClose", async () => {
       for (const stop of stops.reverse()) await stop().catch((e) => app.log.warn({ error: (e as Error).message }, "shutdown step failed"));
       await store.close();
@@ -207,7 +221,18 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
       { prefix: "/api/v1" },
     );
     await app.ready();
-    return { app, store, bootstrap: boot, generatedMasterKeyFile: master.generatedAt, authorizer, bus, rateLimiter, authenticator, keys };
+    return {
+      app,
+      store,
+      bootstrap: boot,
+      generatedMasterKeyFile: master.generatedAt,
+      authorizer,
+      bus,
+      rateLimiter,
+      authenticator,
+      keys,
+      sequencer,
+    };
   } catch (e) {
     for (const stop of stops.reverse()) await stop().catch(() => {});
     await store.close().catch(() => {});

@@ -6,6 +6,7 @@ import type { Settings } from "../settings.js";
 import { SettingsError } from "../settings.js";
 import * as m0001 from "./migrations/0001_init.js";
 import * as m0002 from "./migrations/0002_identity.js";
+import * as m0003 from "./migrations/0003_audit_log.js";
 import type { Database } from "./types.js";
 
 export type Db = Kysely<Database>;
@@ -23,7 +24,7 @@ export interface Store {
 // int8 (bigserial) as string, never as a lossy number.
 pg.types.setTypeParser(20, (v) => v);
 
-const migrations: Record<string, Migration> = { "0001_init": m0001, "0002_identity": m0002 };
+const migrations: Record<string, Migration> = { "0001_init": m0001, "0002_identity": m0002, "0003_audit_log": m0003 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 

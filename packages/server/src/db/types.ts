@@ -193,6 +193,41 @@ export interface AuditEventsTable {
   source_ip: string | null;
   user_agent: string | null;
   metadata: Json<Record<string, unknown>>;
+  /** Position in the tenant's Merkle log; null until the sequencer gets to the event. */
+  leaf_index: ColumnType<string | null, never, string>;
+}
+
+/** One Merkle log per tenant (log_id = tenant id, '' for instance-level events). */
+export interface AuditLogsTable {
+  log_id: string;
+  size: string;
+  root: Uint8Array;
+  /** Hex hashes of the right-edge perfect subtrees, largest first. */
+  frontier: Json<string[]>;
+  /** Last watch revision given to a config change of this tenant. */
+  revision: string;
+  updated_at: Generated<Timestamp>;
+}
+
+/** Complete perfect subtrees: (level L, idx i) is the hash of leaves [i·2^L, (i+1)·2^L). */
+export interface AuditTreeNodesTable {
+  log_id: string;
+  level: number;
+  idx: string;
+  hash: Uint8Array;
+}
+
+export interface ConfigChangesTable {
+  tenant_id: string;
+  revision: string;
+  namespace: string;
+  key: string;
+  environment: string;
+  version: number;
+  change_type: string;
+  secret: boolean;
+  actor_id: string | null;
+  at: Timestamp;
 }
 
 export interface Database {
@@ -205,6 +240,9 @@ export interface Database {
   config_versions: ConfigVersionsTable;
   schemas: SchemasTable;
   audit_events: AuditEventsTable;
+  audit_logs: AuditLogsTable;
+  audit_tree_nodes: AuditTreeNodesTable;
+  config_changes: ConfigChangesTable;
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
   signing_keys: SigningKeysTable;
