@@ -236,6 +236,33 @@ async function postgresBus(url: string, log: Log, name: string): Promise<EventBu
     retry.unref();
   }
 
+  /**
+   * Messages waiting to be sent. One query at a time on the connection, each sending everything queued
+   * meanwhile (in order, one transaction), so a burst of writes costs a few NOTIFY round trips, not one each.
+   */
+  const outbox: { channel: string; text: string; resolve: () => void }[] = [];
+  let sending = false;
+  async function pump(): Promise<void> {
+    if (sending) return;
+    sending = true;
+    while (outbox.length > 0) {
+      const batch = outbox.splice(0, 200);
+      const c = client;
+      try {
+        if (!c) throw new Error("not connected");
+        await c.query("select pg_notify($1, m) from unnest($2::text[]) with ordinality as t(m, n) order by n", [
+          PG_CHANNEL,
+          batch.map((b) => b.text),
+        ]);
+      } catch (e) {
+        const channels = [...new Set(batch.map((b) => b.channel))];
+        log.warn({ channels, error: (e as Error).message }, "could not NOTIFY an event; other replicas will expire their caches");
+      }
+      for (const b of batch) b.resolve();
+    }
+    sending = false;
+  }
+
   try {
     client = await connect();
   } catch (e) {
@@ -246,16 +273,11 @@ async function postgresBus(url: string, log: Log, name: string): Promise<EventBu
     kind: "postgres",
     async publish(channel, payload) {
       local.dispatch(channel, { ...payload });
-      const c = client;
-      try {
-        if (!c) throw new Error("not connected");
-        await c.query("select pg_notify($1, $2)", [
-          PG_CHANNEL,
-          JSON.stringify({ o: origin, c: channel, p: payload as EventPayload } satisfies Envelope),
-        ]);
-      } catch (e) {
-        log.warn({ channel, error: (e as Error).message }, "could not NOTIFY an event; other replicas will expire their caches");
-      }
+      const text = JSON.stringify({ o: origin, c: channel, p: payload as EventPayload } satisfies Envelope);
+      await new Promise<void>((resolve) => {
+        outbox.push({ channel, text, resolve });
+        void pump();
+      });
     },
     subscribe: local.subscribe,
     onGap: local.onGap,

@@ -86,11 +86,14 @@ export const configRoutes =
         const { ns, key } = request.params;
         const { environment, version, reveal } = request.query;
         const ctx = await allowed(request, "read", ns, environment);
-        const entry = await service.get(ctx, { namespace: ns, key, environment }, { version, reveal });
+        const { entry, json } = await service.read(ctx, { namespace: ns, key, environment }, { version, reveal }, (e) =>
+          String(reply.serialize(e)),
+        );
         const etag = etagOf(entry.environment, entry.resolvedFrom, entry.version);
         reply.header("etag", etag).header("cache-control", "private, no-cache");
         if (matchesIfNoneMatch(request.headers["if-none-match"], etag)) return reply.code(304).send(null as never);
-        return entry;
+        // Already serialised by this route's schema (and cached that way): sent as is.
+        return reply.type("application/json; charset=utf-8").send(json as never);
       },
     );
 

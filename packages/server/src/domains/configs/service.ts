@@ -1,9 +1,12 @@
 import type { AuditLog } from "../../audit/log.js";
 import type { CallContext } from "../../auth/actor.js";
 import type { Authorizer } from "../../authz/types.js";
+import type { HeadCache } from "../../cache/heads.js";
+import type { CachedRead, ValueCache } from "../../cache/values.js";
 import type { Keyring } from "../../crypto/keyring.js";
 import type { Db } from "../../db/database.js";
 import { CairnError } from "../../errors.js";
+import type { Metrics } from "../../metrics.js";
 import type { EnvironmentService } from "../environments/service.js";
 import type { KeySchemaService } from "../key-schemas/service.js";
 import { checkKey } from "../names.js";
@@ -45,6 +48,12 @@ export function createConfigService(deps: {
   audit: AuditLog;
   authz: Pick<Authorizer, "check" | "require">;
   maxValueBytes: number;
+  /** L1 cache of resolved reads; absent → every read goes to the database. */
+  values?: ValueCache<ResolvedConfig>;
+  /** Times committed writes (cairn_write_duration_seconds). */
+  metrics?: Pick<Metrics, "observeWrite">;
+  /** L2: head rows (ciphertext) shared by the replicas in Redis; absent → the database. */
+  heads?: HeadCache;
 }) {
   const { write, writeOne, openValue } = createConfigWriter(deps);
   /** A reveal needs `secrets:<ns>:reveal` and is recorded before the value leaves the server; if the record fails, so does the read. */
@@ -100,12 +109,35 @@ export function createConfigService(deps: {
     const key = checkKey(address.key);
     const { name: environment } = await environmentOf(ctx.actor.tenantId, address.environment);
     const mayWriteSecrets = await maySetSecrets(ctx, address.namespace, environment);
+    let namespaceId: string | undefined;
+    const started = performance.now();
     const outcome = await guardingSecrets(ctx, address.namespace, key, () =>
-      writeOne(ctx.actor.tenantId, address.namespace, create, (conn, ns, mode) =>
-        write(conn, ctx, { ns, key, environment, change, mayWriteSecrets, ...options }, mode),
-      ),
+      writeOne(ctx.actor.tenantId, address.namespace, create, (conn, ns, mode) => {
+        namespaceId = ns.id;
+        return write(conn, ctx, { ns, key, environment, change, mayWriteSecrets, ...options }, mode);
+      }),
     );
+    deps.metrics?.observeWrite("single", (performance.now() - started) / 1000);
+    if (namespaceId) {
+      const { entry } = outcome;
+      // What a read of this environment now returns (masked if secret), cached at once.
+      const fresh = outcome.changeType === "delete" ? undefined : { ...entry, resolvedFrom: environment };
+      await written(ctx.actor.tenantId, namespaceId, key, { environment, version: entry.version }, fresh);
+    }
     return outcome.entry;
+  }
+
+  /** After a write committed: the shared cache first, then this replica's and (one message) every other's. */
+  async function written(
+    tenantId: string,
+    namespaceId: string,
+    key: string,
+    change: { environment: string; version: number },
+    fresh?: ResolvedConfig,
+  ): Promise<void> {
+    deps.audit.appended();
+    await deps.heads?.invalidate(tenantId, namespaceId, key);
+    await deps.values?.changed(tenantId, namespaceId, key, change, fresh && { entry: fresh, json: JSON.stringify(fresh) });
   }
 
   async function environmentOf(tenantId: string, environment: string | undefined): Promise<{ name: string; chain: string[] }> {
@@ -136,6 +168,19 @@ export function createConfigService(deps: {
     },
 
     async get(ctx: CallContext, address: ConfigAddress, options: { version?: number; reveal?: boolean } = {}): Promise<ResolvedConfig> {
+      return (await this.read(ctx, address, options, JSON.stringify)).entry;
+    },
+
+    /**
+     * `get`, plus the response body serialised by `serialize`. Current values (not reveals of secrets, not
+     * past versions) come from the L1 cache when it has them.
+     */
+    async read(
+      ctx: CallContext,
+      address: ConfigAddress,
+      options: { version?: number; reveal?: boolean },
+      serialize: (entry: ResolvedConfig) => string,
+    ): Promise<CachedRead<ResolvedConfig>> {
       const tenantId = ctx.actor.tenantId;
       const key = checkKey(address.key);
       const { name: environment, chain } = await environmentOf(tenantId, address.environment);
@@ -143,28 +188,41 @@ export function createConfigService(deps: {
       const notFound = () =>
         new CairnError("not_found", `${ns.path}/${key} has no value in ${environment} (looked in ${chain.join(" → ")})`);
 
-      let row: { key: string; version: number; secret: boolean; tags: Record<string, string>; at: Date; by: string };
-      let source: Parameters<typeof openValue>[0];
-      let resolvedFrom: string;
-      if (options.version !== undefined) {
-        const v = await deps.repo.version(tenantId, ns.id, key, environment, options.version);
-        if (!v) throw new CairnError("not_found", `${ns.path}/${key} in ${environment} has no version ${options.version}`);
-        if (!v.value_sealed) throw new CairnError("not_found", `version ${options.version} of ${ns.path}/${key} is a deletion`);
-        row = { key, version: v.version, secret: v.secret, tags: v.tags, at: v.created_at, by: v.actor };
-        source = v;
-        resolvedFrom = environment;
-      } else {
-        const heads = await deps.repo.heads(tenantId, ns.id, key, chain);
-        const head = chain.map((env) => heads.find((h) => h.environment === env && !h.deleted)).find((h) => h !== undefined);
-        if (!head) throw notFound();
-        row = { key, version: head.version, secret: head.secret, tags: head.tags, at: head.updated_at, by: head.updated_by };
-        source = head;
-        resolvedFrom = head.environment;
-      }
-      const reveal = Boolean(options.reveal && row.secret);
-      if (reveal) await recordReveal(ctx, ns.path, key, resolvedFrom, [row.version]);
-      const value = await openValue(source, row.version);
-      return { ...entryOf(ns.path, environment, row, value, reveal), resolvedFrom };
+      /** Reads, decrypts (recording a reveal first) and serialises; `reveal` only matters for secrets. */
+      const load = async (reveal: boolean): Promise<CachedRead<ResolvedConfig>> => {
+        let row: { key: string; version: number; secret: boolean; tags: Record<string, string>; at: Date; by: string };
+        let source: Parameters<typeof openValue>[0];
+        let resolvedFrom: string;
+        if (options.version !== undefined) {
+          const v = await deps.repo.version(tenantId, ns.id, key, environment, options.version);
+          if (!v) throw new CairnError("not_found", `${ns.path}/${key} in ${environment} has no version ${options.version}`);
+          if (!v.value_sealed) throw new CairnError("not_found", `version ${options.version} of ${ns.path}/${key} is a deletion`);
+          row = { key, version: v.version, secret: v.secret, tags: v.tags, at: v.created_at, by: v.actor };
+          source = v;
+          resolvedFrom = environment;
+        } else {
+          const fromDb = () => deps.repo.heads(tenantId, ns.id, key, chain);
+          const heads = deps.heads ? await deps.heads.heads(tenantId, ns.id, key, chain, fromDb) : await fromDb();
+          const head = chain.map((env) => heads.find((h) => h.environment === env && !h.deleted)).find((h) => h !== undefined);
+          if (!head) throw notFound();
+          row = { key, version: head.version, secret: head.secret, tags: head.tags, at: head.updated_at, by: head.updated_by };
+          source = head;
+          resolvedFrom = head.environment;
+        }
+        const revealing = reveal && row.secret;
+        if (revealing) await recordReveal(ctx, ns.path, key, resolvedFrom, [row.version]);
+        const value = await openValue(source, row.version);
+        const entry: ResolvedConfig = { ...entryOf(ns.path, environment, row, value, revealing), resolvedFrom };
+        return { entry, json: serialize(entry) };
+      };
+
+      // Current values go through the L1 cache, masked; a reveal of a secret always reads (and is audited).
+      if (options.version !== undefined || !deps.values) return load(Boolean(options.reveal));
+      const hit = deps.values.get(tenantId, ns.id, key, environment);
+      if (hit && !(options.reveal && hit.entry.secret)) return hit;
+      if (options.reveal && hit?.entry.secret) return load(true);
+      const shared = await deps.values.load(tenantId, ns.id, key, environment, () => load(false));
+      return options.reveal && shared.entry.secret ? load(true) : shared;
     },
 
     async list(
@@ -327,6 +385,8 @@ export function createConfigService(deps: {
           throw atOperation(e, i, op);
         }
       }
+      const touched: [string, string, { environment: string; version: number }][] = [];
+      const started = performance.now();
       const results = await deps.db.transaction().execute(async (trx) => {
         const out: BulkResult["results"] = [];
         const created = new Map<string, NamespaceRef>();
@@ -351,6 +411,7 @@ export function createConfigService(deps: {
               },
               "locked",
             );
+            touched.push([ns.id, p.key, { environment: p.environment, version: outcome.entry.version }]);
             out.push({
               namespace: ns.path,
               key: p.key,
@@ -364,6 +425,8 @@ export function createConfigService(deps: {
         }
         return out;
       });
+      deps.metrics?.observeWrite("bulk", (performance.now() - started) / 1000);
+      for (const [namespaceId, key, change] of touched) await written(tenantId, namespaceId, key, change);
       return { applied: results.length, results };
     },
   };
