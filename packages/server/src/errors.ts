@@ -8,6 +8,7 @@ export const errorStatus = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  gone: 410,
   precondition_failed: 412,
   payload_too_large: 413,
   unsupported_media_type: 415,
@@ -15,6 +16,7 @@ export const errorStatus = {
   rate_limited: 429,
   internal: 500,
   unavailable: 503,
+  audit_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
@@ -25,6 +27,7 @@ export const errorTitle: Record<ErrorCode, string> = {
   forbidden: "Forbidden",
   not_found: "Not found",
   conflict: "Conflict",
+  gone: "Gone",
   precondition_failed: "Precondition failed",
   payload_too_large: "Payload too large",
   unsupported_media_type: "Unsupported media type",
@@ -32,6 +35,7 @@ export const errorTitle: Record<ErrorCode, string> = {
   rate_limited: "Too many requests",
   internal: "Internal server error",
   unavailable: "Service unavailable",
+  audit_unavailable: "Audit log unavailable",
 };
 
 export interface FieldError {

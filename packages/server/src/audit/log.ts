@@ -3,6 +3,7 @@ import type { CallContext } from "../auth/actor.js";
 import type { Conn } from "../db/database.js";
 import type { AuditEventsTable } from "../db/types.js";
 import { newId } from "../ids.js";
+import type { AuditHmac } from "./hmac.js";
 
 export interface AuditEventInput {
   tenantId: string | null;
@@ -21,7 +22,8 @@ export type AuditRow = Insertable<AuditEventsTable>;
  * Appends audit events. Writers append inside the transaction of the change they record (or fold the
  * row into the change's own statement with `rowOf`), so the change and its event commit together or not at all.
  */
-export function createAuditLog() {
+export function createAuditLog(options: { hmac?: AuditHmac } = {}) {
+  let appended: (() => void) | undefined;
   const rowOf = (event: AuditEventInput): AuditRow => ({
     id: newId("audit"),
     tenant_id: event.tenantId,
@@ -41,8 +43,27 @@ export function createAuditLog() {
 
   return {
     rowOf,
+    /**
+     * What an event about a value carries instead of it: `hmac-sha256:<hex>` under the tenant's audit key
+     * (cached in memory after the first use; `conn` is only used to load it). Undefined without a key store.
+     */
+    async valueHmac(conn: Conn, tenantId: string, value: unknown): Promise<string | undefined> {
+      return options.hmac?.of(conn, tenantId, value);
+    },
     async append(conn: Conn, event: AuditEventInput): Promise<void> {
       await conn.insertInto("audit_events").values(rowOf(event)).execute();
+      appended?.();
+    },
+    /**
+     * Something was appended (or, for `rowOf` writers, committed): the sequencer should run soon. Appends
+     * inside a longer transaction may commit after the sequencer looked; its poll picks them up.
+     */
+    appended(): void {
+      appended?.();
+    },
+    /** Who to tell about appends (the sequencer; set once it exists). */
+    onAppend(listener: () => void): void {
+      appended = listener;
     },
   };
 }

@@ -43,6 +43,11 @@ export interface SequencerOptions {
   batchSize?: number;
   /** Safety-net poll for events whose writer died before kicking. */
   intervalMs?: number;
+  /**
+   * How long a kick waits before sequencing, so the events of concurrent writes go into one transaction
+   * (and one message to every consumer) instead of one each.
+   */
+  coalesceMs?: number;
   /** Called after each committed batch (metrics: how long events waited). */
   onBatch?: (info: { events: number; oldestCommittedAt: Date | undefined }) => void;
 }
@@ -61,6 +66,8 @@ export function createSequencer(options: SequencerOptions) {
   const log = options.log ?? silentLog;
   const batchSize = options.batchSize ?? 1000;
   const intervalMs = options.intervalMs ?? 250;
+  const coalesceMs = options.coalesceMs ?? 5;
+  let scheduled: NodeJS.Timeout | undefined;
 
   let pending = false;
   let running: Promise<void> | undefined;
@@ -212,18 +219,34 @@ export function createSequencer(options: SequencerOptions) {
       })
       .finally(() => {
         running = undefined;
-        if (pending && !stopped) void run();
+        if (pending && !stopped) schedule();
       });
     return running;
   }
 
+  function schedule(): void {
+    if (stopped) return;
+    if (running) {
+      pending = true;
+      return;
+    }
+    if (scheduled) return;
+    scheduled = setTimeout(() => {
+      scheduled = undefined;
+      void run();
+    }, coalesceMs);
+  }
+
   return {
-    /** Something was appended: sequence it soon. Cheap to call after every write. */
-    kick(): void {
-      if (!stopped) void run();
-    },
-    /** Sequences everything committed so far (tests, shutdown). */
+    /** Something was appended: sequence it within a few milliseconds. Cheap to call after every write. */
+    kick: schedule,
+    /** Sequences everything committed so far (tests, shutdown): a fresh pass after any one in flight. */
     async flush(): Promise<void> {
+      if (scheduled) {
+        clearTimeout(scheduled);
+        scheduled = undefined;
+      }
+      while (running) await running;
       await run();
       while (running) await running;
     },
@@ -236,6 +259,7 @@ export function createSequencer(options: SequencerOptions) {
     async stop(): Promise<void> {
       stopped = true;
       if (timer) clearInterval(timer);
+      if (scheduled) clearTimeout(scheduled);
       while (running) await running;
     },
   };

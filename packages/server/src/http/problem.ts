@@ -16,7 +16,12 @@ export const Problem = Type.Object(
 );
 export type Problem = Static<typeof Problem>;
 
-const codeByStatus = Object.fromEntries(Object.entries(errorStatus).map(([code, status]) => [status, code])) as Record<number, ErrorCode>;
+// The first code of each status (503 is `unavailable`, not `audit_unavailable`).
+const codeByStatus = Object.fromEntries(
+  Object.entries(errorStatus)
+    .reverse()
+    .map(([code, status]) => [status, code]),
+) as Record<number, ErrorCode>;
 
 // SQLSTATE classes and socket errors that mean "the database is not there right now".
 const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300", "55000"]);
@@ -29,6 +34,23 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (UNAVAILABLE_SQLSTATES.has(code) || code.startsWith("08") || UNAVAILABLE_SOCKET.has(code)) return true;
   const message = typeof e?.message === "string" ? e.message : "";
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message);
+}
+
+/** audit_events and its monthly partitions (migration 0006), as errors name them. */
+const AUDIT_TABLE = /^audit_events(_y\d{4}m\d{2}|_default)?$/;
+const AUDIT_TABLE_IN_TEXT = /\baudit_events(_y\d{4}m\d{2}|_default)?\b/;
+
+/**
+ * The database refused to record an audit event (a constraint, a trigger, a revoked grant on audit_events):
+ * the change it belonged to was rolled back with it, so the answer is 503, fail-closed, never a 500.
+ */
+export function isAuditWriteFailure(error: unknown): boolean {
+  const e = error as { code?: unknown; table?: unknown; message?: unknown };
+  if (typeof e?.code !== "string") return false;
+  // audit_events is partitioned by month (migration 0006): errors name the partition, audit_events_y2026m05 / _default.
+  if (typeof e.table === "string" && AUDIT_TABLE.test(e.table) && (e.code.startsWith("23") || e.code.startsWith("P0"))) return true;
+  // Permission and trigger errors do not name the table in a field, only in the message.
+  return (e.code === "42501" || e.code === "P0001") && typeof e.message === "string" && AUDIT_TABLE_IN_TEXT.test(e.message);
 }
 
 /** Fastify's own errors (parsing, body limits, content types, schema validation) in Cairn's words. */
@@ -87,7 +109,11 @@ export function registerProblemHandler(app: FastifyInstance) {
         ? err
         : isDatabaseUnavailable(err)
           ? new CairnError("unavailable", "the database cannot be reached; retry shortly", { headers: { "Retry-After": "1" } })
-          : fromFastify(err);
+          : isAuditWriteFailure(err)
+            ? new CairnError("audit_unavailable", "the audit log cannot record this request, so nothing was changed; retry shortly", {
+                headers: { "Retry-After": "1" },
+              })
+            : fromFastify(err);
     if (known && known.status < 500) return sendProblem(request, reply, known);
     if (known) {
       request.log.warn({ code: known.code }, known.message);

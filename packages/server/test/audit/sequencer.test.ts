@@ -53,7 +53,12 @@ for (const backend of backends()) {
         .executeTakeFirstOrThrow();
       assert.equal(Buffer.from(node.hash).toString("hex"), mth(leaves.slice(0, 16)).toString("hex"));
 
-      const changes = await cairn.store.db.selectFrom("config_changes").selectAll().where("tenant_id", "=", tenantId).orderBy("revision").execute();
+      const changes = await cairn.store.db
+        .selectFrom("config_changes")
+        .selectAll()
+        .where("tenant_id", "=", tenantId)
+        .orderBy("revision")
+        .execute();
       assert.deepEqual(
         changes.map((c) => Number(c.revision)),
         Array.from({ length: 26 }, (_, i) => i + 1),

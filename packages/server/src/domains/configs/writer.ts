@@ -188,6 +188,8 @@ export function createConfigWriter(deps: {
 
     const version = (head?.version ?? 0) + 1;
     const sealed = bytes ? await deps.keyring.seal(trx, ns.dataKeyId, bytes, valueAad(tenantId, ns.id, key, environment, version)) : null;
+    // The audit event names the value only by its HMAC (from the tenant's key, kept in memory).
+    const valueHmac = value === undefined ? undefined : await deps.audit.valueHmac(trx, tenantId, value);
     const dataKeyId = sealed ? ns.dataKeyId : null;
     const tagsJson = JSON.stringify(tags);
     const headFields = {
@@ -238,7 +240,7 @@ export function createConfigWriter(deps: {
         result: "success",
         ctx,
         resource: { type: "config", id: `${ns.path}/${key}`, namespace: ns.path },
-        metadata: { environment, version, secret, ...(req.reason ? { reason: req.reason } : {}) },
+        metadata: { environment, version, secret, ...(valueHmac ? { valueHmac } : {}), ...(req.reason ? { reason: req.reason } : {}) },
       }),
     );
     if (!at) return retry();

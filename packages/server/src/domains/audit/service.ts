@@ -1,0 +1,385 @@
+import type { Checkpointer } from "../../audit/checkpoints.js";
+import type { AuditHmac } from "../../audit/hmac.js";
+import type { AuditLog } from "../../audit/log.js";
+import {
+  compactRangeNodes,
+  consistencyProof,
+  consistencyProofs,
+  frontierNodes,
+  inclusionProof,
+  type NodeReader,
+  nodeKey,
+  ProofError,
+  treeRoot,
+} from "../../audit/proofs.js";
+import { type AuditRetention, exportAfterArchives } from "../../audit/retention.js";
+import type { AuditKeys } from "../../audit/signing.js";
+import { canonicalJson, eventDocument } from "../../audit/tree.js";
+import { EXPORT_FORMAT, type ExportCheckpoint, type ExportHeader, type ExportLine, type ExportTail } from "../../audit/verify.js";
+import type { CallContext } from "../../auth/actor.js";
+import type { Db } from "../../db/database.js";
+import { CairnError } from "../../errors.js";
+import type { AuditRepository, CheckpointRow } from "./repository.js";
+import type {
+  AuditCheckpoint,
+  AuditCheckpointList,
+  AuditEventList,
+  AuditPublicKey,
+  ConsistencyProof,
+  ConsistencyQuery,
+  ExportQuery,
+  HashResult,
+  InclusionProof,
+  InclusionQuery,
+  ListAuditQuery,
+  ListCheckpointsQuery,
+} from "./schemas.js";
+
+/** Events per page of the export (one query for the events, one for their committed leaf hashes). */
+const EXPORT_PAGE = 1000;
+
+const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
+const bad = (path: string, message: string) => new CairnError("bad_request", message, { errors: [{ path, message }] });
+
+/**
+ * The audit log of the caller's tenant: query, signed checkpoints, proofs, export, value hashes. Each
+ * tenant has its own log (log id = tenant id); nothing here reaches another tenant's.
+ */
+export function createAuditService(deps: {
+  db: Db;
+  repo: AuditRepository;
+  keys: AuditKeys;
+  checkpointer: Pick<Checkpointer, "checkpointNow">;
+  hmac: AuditHmac;
+  audit: AuditLog;
+  /** Audit retention: which leaves were archived (the export starts after them). */
+  retention?: Pick<AuditRetention, "archived">;
+}) {
+  const { repo } = deps;
+  const logOf = (ctx: CallContext) => ctx.actor.tenantId;
+  const reader =
+    (logId: string): NodeReader =>
+    (refs) =>
+      repo.nodes(logId, refs);
+
+  const checkpointView = (row: CheckpointRow): AuditCheckpoint => ({
+    treeSize: Number(row.tree_size),
+    rootHash: b64(row.root),
+    note: row.note,
+    createdAt: new Date(row.created_at).toISOString(),
+  });
+
+  /** The sequenced size, and that `size` fits in it. */
+  async function requireSize(logId: string, size: number, path: string) {
+    const { size: current } = await repo.logState(logId);
+    if (size > current) throw bad(path, `the log has ${current} events; tree size ${size} does not exist yet`);
+    return current;
+  }
+
+  async function latestSize(logId: string, path: string): Promise<number> {
+    const [latest] = await repo.checkpoints(logId, 1);
+    if (!latest) throw bad(path, "the log has no checkpoint yet: give the tree size explicitly");
+    return Number(latest.tree_size);
+  }
+
+  /** Turns a missing stored node (the sequencer's tables disagree) into a clear 503 instead of a 500. */
+  async function proving<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof ProofError) throw new CairnError("unavailable", `the proof cannot be built: ${e.message}`, { cause: e });
+      throw e;
+    }
+  }
+
+  return {
+    async list(ctx: CallContext, q: ListAuditQuery): Promise<AuditEventList> {
+      const from = q.from ? new Date(q.from) : undefined;
+      const to = q.to ? new Date(q.to) : undefined;
+      if (from && to && from >= to) throw bad("/querystring/to", "to must be after from");
+      if (q.namespace !== undefined && /(^|\/)\*\*?(\/|$)/.test(q.namespace.replace(/\/\*\*$/, ""))) {
+        throw bad("/querystring/namespace", "namespace takes a path, or a path ending in /** for everything below it");
+      }
+      const limit = q.limit ?? 100;
+      const order = q.order ?? "desc";
+      const rows = await repo.events(
+        logOf(ctx),
+        { from, to, actor: q.actor, eventType: q.eventType, namespace: q.namespace, result: q.result },
+        { limit: limit + 1, after: q.cursor === undefined ? undefined : Number(q.cursor), order },
+      );
+      const page = rows.slice(0, limit);
+      const items = page.map((r) => eventDocument(r, r.leaf_index as string));
+      const last = items.at(-1);
+      return rows.length > limit && last ? { items, nextCursor: String(last.index) } : { items };
+    },
+
+    async checkpoints(ctx: CallContext, q: ListCheckpointsQuery): Promise<AuditCheckpointList> {
+      const logId = logOf(ctx);
+      const limit = q.limit ?? 100;
+      const rows = await repo.checkpoints(logId, limit + 1, q.cursor === undefined ? undefined : Number(q.cursor));
+      const items = rows.slice(0, limit).map(checkpointView);
+      const last = items.at(-1);
+      const { origin } = await deps.keys.keyOf(deps.db, logId);
+      return rows.length > limit && last ? { origin, items, nextCursor: String(last.treeSize) } : { origin, items };
+    },
+
+    async latestCheckpoint(ctx: CallContext): Promise<AuditCheckpoint> {
+      const [latest] = await repo.checkpoints(logOf(ctx), 1);
+      if (!latest)
+        throw new CairnError(
+          "not_found",
+          "the audit log has no checkpoint yet (one is signed within CAIRN_AUDIT_CHECKPOINT_SECONDS of the first event)",
+        );
+      return checkpointView(latest);
+    },
+
+    async publicKey(ctx: CallContext): Promise<AuditPublicKey> {
+      const key = await deps.keys.keyOf(deps.db, logOf(ctx));
+      return {
+        origin: key.origin,
+        algorithm: "Ed25519",
+        keyName: key.signer.name,
+        keyId: key.signer.keyId.toString("hex"),
+        publicKey: b64(key.signer.publicKey),
+        verifierKey: key.verifierKey,
+      };
+    },
+
+    async inclusion(ctx: CallContext, q: InclusionQuery): Promise<InclusionProof> {
+      const logId = logOf(ctx);
+      const treeSize = q.treeSize ?? (await latestSize(logId, "/querystring/treeSize"));
+      if (q.index >= treeSize)
+        throw bad("/querystring/index", `index ${q.index} is not in a tree of ${treeSize} events (indexes start at 0)`);
+      await requireSize(logId, treeSize, "/querystring/treeSize");
+      return proving(async () => {
+        const read = reader(logId);
+        const [leaf] = await read([{ level: 0, idx: q.index }]).then((m) => [...m.values()]);
+        if (!leaf) throw new ProofError(`no leaf hash stored for index ${q.index}`);
+        const [proof, root, checkpoint] = await Promise.all([
+          inclusionProof(q.index, treeSize, read),
+          treeRoot(treeSize, read),
+          repo.checkpointAt(logId, treeSize),
+        ]);
+        return {
+          index: q.index,
+          treeSize,
+          leafHash: b64(leaf),
+          rootHash: b64(root),
+          proof: proof.map(b64),
+          ...(checkpoint ? { checkpoint: checkpoint.note } : {}),
+        };
+      });
+    },
+
+    async consistency(ctx: CallContext, q: ConsistencyQuery): Promise<ConsistencyProof> {
+      const logId = logOf(ctx);
+      const second = q.second ?? (await latestSize(logId, "/querystring/second"));
+      if (q.first > second) throw bad("/querystring/first", `first (${q.first}) must not be larger than second (${second})`);
+      await requireSize(logId, second, "/querystring/second");
+      return proving(async () => {
+        const read = reader(logId);
+        const [proof, firstRoot, secondRoot, firstCp, secondCp] = await Promise.all([
+          consistencyProof(q.first, second, read),
+          treeRoot(q.first, read),
+          treeRoot(second, read),
+          repo.checkpointAt(logId, q.first),
+          repo.checkpointAt(logId, second),
+        ]);
+        return {
+          first: q.first,
+          second,
+          firstRootHash: b64(firstRoot),
+          secondRootHash: b64(secondRoot),
+          proof: proof.map(b64),
+          ...(firstCp ? { firstCheckpoint: firstCp.note } : {}),
+          ...(secondCp ? { secondCheckpoint: secondCp.note } : {}),
+        };
+      });
+    },
+
+    /** `POST /audit/hash`: the HMAC an event about this value would carry. The request is itself audited (without the value). */
+    async hash(ctx: CallContext, value: unknown): Promise<HashResult> {
+      const tenantId = logOf(ctx);
+      const hash = await deps.hmac.of(deps.db, tenantId, value);
+      await deps.audit.append(deps.db, {
+        tenantId,
+        eventType: "audit.hash",
+        action: "hash",
+        result: "success",
+        ctx,
+        resource: { type: "audit", id: tenantId },
+      });
+      return { hash };
+    },
+
+    /**
+     * Checks the export's range (before anything is streamed, so bad input still gets a problem answer)
+     * and returns the NDJSON lines to stream. A checkpoint of the current state is signed first, so an
+     * export of the whole log ends on a signature.
+     */
+    async export(ctx: CallContext, q: ExportQuery): Promise<AsyncGenerator<string>> {
+      const logId = logOf(ctx);
+      if (q.from !== undefined && q.fromIndex !== undefined) throw bad("/querystring/fromIndex", "give from or fromIndex, not both");
+      if (q.to !== undefined && q.toIndex !== undefined) throw bad("/querystring/toIndex", "give to or toIndex, not both");
+      await deps.checkpointer.checkpointNow(logId);
+      const { size } = await repo.logState(logId);
+      let start = q.fromIndex ?? 0;
+      let end = q.toIndex ?? size;
+      if (q.from !== undefined) start = (await repo.firstIndexFrom(logId, new Date(q.from))) ?? size;
+      if (q.to !== undefined) end = await repo.endIndexBefore(logId, new Date(q.to));
+      if (start > size) throw bad("/querystring/fromIndex", `the log has ${size} events; fromIndex ${start} is past its end`);
+      if (end > size) throw bad("/querystring/toIndex", `the log has ${size} events; toIndex ${end} is past its end`);
+      // Retention may have archived the head of the log: start after the archives, or say (410) where they are.
+      const archives = deps.retention
+        ? exportAfterArchives(await deps.retention.archived(logId), {
+            start,
+            end,
+            explicitStart: q.fromIndex !== undefined,
+          })
+        : undefined;
+      if (archives) start = archives.start;
+      if (end < start) {
+        if (q.from !== undefined || q.to !== undefined)
+          end = start; // a time window without events
+        else throw bad("/querystring/toIndex", `toIndex (${end}) is before fromIndex (${start})`);
+      }
+      const key = await deps.keys.keyOf(deps.db, logId);
+      // Everything that can fail on bad state is read before the first byte goes out.
+      const read = reader(logId);
+      const frontier = await proving(() => frontierHashes(start, read));
+      // Checkpoints up to the start: the last one before it (its signature and the consistency of the next one
+      // are checked) and the one at the start, if any. Later ones are read page by page as the stream goes.
+      const before = start > 0 ? await repo.checkpoints(logId, 1, start) : [];
+      const atStart = start > 0 ? await repo.checkpointsBetween(logId, start, start) : [];
+      const opening = await proving(() => withConsistency([...before, ...atStart], undefined, read));
+      // A slice that ends before the log does links to the next checkpoint through the subtrees in between.
+      const next = end < size ? await repo.checkpointAfter(logId, end) : undefined;
+      const tail = next ? await proving(() => tailOf(end, next, read)) : undefined;
+      await deps.audit.append(deps.db, {
+        tenantId: logId,
+        eventType: "audit.export",
+        action: "export",
+        result: "success",
+        ctx,
+        resource: { type: "audit", id: logId },
+        metadata: { fromIndex: start, toIndex: end },
+      });
+      const header = {
+        format: EXPORT_FORMAT,
+        origin: key.origin,
+        tenant: logId,
+        verifierKey: key.verifierKey,
+        start,
+        end,
+        frontier,
+        ...(archives?.archived ? { archived: archives.archived } : {}),
+      };
+      return exportLines(logId, header, opening, tail, read);
+    },
+  };
+
+  /**
+   * Checkpoint lines, each with the consistency proof from the one before it (`previous`, or the previous
+   * in the list); the proofs of a batch come from one read of the stored nodes.
+   */
+  async function withConsistency(rows: CheckpointRow[], previous: number | undefined, read: NodeReader): Promise<ExportCheckpoint[]> {
+    const sizes = rows.map((r) => Number(r.tree_size));
+    const pairs: [number, number][] = [];
+    sizes.forEach((size, i) => {
+      const from = i === 0 ? previous : sizes[i - 1];
+      if (from !== undefined) pairs.push([from, size]);
+    });
+    const proofs = await consistencyProofs(pairs, read);
+    let p = 0;
+    return rows.map((row, i) => {
+      const from = i === 0 ? previous : sizes[i - 1];
+      const consistency = from === undefined ? undefined : { from, proof: (proofs[p++] as Buffer[]).map(b64) };
+      return { treeSize: sizes[i] as number, note: row.note, ...(consistency ? { consistency } : {}) };
+    });
+  }
+
+  /**
+   * The export's lines: header, the checkpoints up to its start, then page by page the committed leaf hashes,
+   * the events, and each checkpoint right after the event that completes its size; last, the end line.
+   */
+  async function* exportLines(
+    logId: string,
+    header: ExportHeader,
+    opening: ExportCheckpoint[],
+    tail: { line: ExportTail; checkpoint: CheckpointRow } | undefined,
+    read: NodeReader,
+  ): AsyncGenerator<string> {
+    const line = (l: ExportLine) => `${JSON.stringify(l)}\n`;
+    const { start, end } = header;
+    yield line({ header });
+    for (const checkpoint of opening) yield line({ checkpoint });
+    let previous = opening.at(-1)?.treeSize;
+    let events = 0;
+    for (let page = start; page < end; page += EXPORT_PAGE) {
+      const pageEnd = Math.min(page + EXPORT_PAGE, end);
+      const [leaves, rows, checkpointRows] = await Promise.all([
+        repo.leafHashes(logId, page, pageEnd),
+        repo.eventsByIndex(logId, page, pageEnd),
+        repo.checkpointsBetween(logId, page + 1, pageEnd),
+      ]);
+      const checkpoints = await withConsistency(checkpointRows, previous, read);
+      previous = checkpoints.at(-1)?.treeSize ?? previous;
+      // The committed leaf hashes, as runs of consecutive indexes.
+      let run: { start: number; hashes: string[] } | undefined;
+      for (let i = page; i <= pageEnd; i++) {
+        const h = i < pageEnd ? leaves.get(i) : undefined;
+        if (h) {
+          run ??= { start: i, hashes: [] };
+          run.hashes.push(b64(h));
+        } else if (run) {
+          yield line({ leaves: run });
+          run = undefined;
+        }
+      }
+      const checkpointsUpTo = function* (size: number) {
+        while (checkpoints.length > 0 && (checkpoints[0] as ExportCheckpoint).treeSize <= size) {
+          yield line({ checkpoint: checkpoints.shift() as ExportCheckpoint });
+        }
+      };
+      for (const row of rows) {
+        const index = Number(row.leaf_index);
+        yield* checkpointsUpTo(index);
+        // Exactly the bytes that were hashed into the log.
+        yield `${canonicalJson(eventDocument(row, index))}\n`;
+        events++;
+      }
+      yield* checkpointsUpTo(Number.MAX_SAFE_INTEGER);
+    }
+    if (tail) {
+      yield line({ tail: tail.line });
+      for (const checkpoint of await withConsistency([tail.checkpoint], previous, read)) yield line({ checkpoint });
+    }
+    yield line({ end: { events, treeSize: start + events } });
+  }
+
+  /** The subtrees from `end` to the next checkpoint's size (their canonical compact range). */
+  async function tailOf(end: number, next: CheckpointRow, read: NodeReader): Promise<{ line: ExportTail; checkpoint: CheckpointRow }> {
+    const treeSize = Number(next.tree_size);
+    const refs = compactRangeNodes(end, treeSize);
+    const nodes = await read(refs);
+    const hashes = refs.map((r) => {
+      const h = nodes.get(nodeKey(r));
+      if (!h) throw new ProofError(`the log has no stored subtree ${nodeKey(r)}`);
+      return b64(h);
+    });
+    return { line: { treeSize, hashes }, checkpoint: next };
+  }
+
+  async function frontierHashes(size: number, read: NodeReader): Promise<string[]> {
+    const refs = frontierNodes(size);
+    if (refs.length === 0) return [];
+    const nodes = await read(refs);
+    return refs.map((r) => {
+      const h = nodes.get(nodeKey(r));
+      if (!h) throw new ProofError(`the log has no stored subtree ${nodeKey(r)}`);
+      return b64(h);
+    });
+  }
+}
+
+export type AuditService = ReturnType<typeof createAuditService>;
