@@ -15,6 +15,10 @@ export const idPrefix = {
   refreshToken: "rtk",
   signingKey: "sig",
   session: "ses",
+  alertRule: "alr",
+  alertChannel: "alc",
+  alert: "alt",
+  alertDelivery: "ald",
 } as const;
 
 export type IdKind = keyof typeof idPrefix;

@@ -10,7 +10,7 @@ import { collectRule, formatRule, parseRule } from "../rules.js";
 
 const RULE_SYNTAX =
   "\nRule syntax: [allow|deny] resource:namespacePattern:action [env=a,b] [ip=10.0.0.0/8] [time=09:00-17:00] [days=1-5]\n" +
-  "  resources: configs secrets keys audit roles environments requests users tenants (* = all)\n" +
+  "  resources: configs secrets keys audit alerts roles environments requests users tenants (* = all)\n" +
   "  actions:   read write delete list reveal rotate approve admin (* = all)\n" +
   "  patterns:  * is one namespace segment, ** any depth. Deny wins over allow.\n";
 

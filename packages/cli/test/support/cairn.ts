@@ -46,13 +46,16 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Start `cairn serve` on a free port with a fresh data dir; resolves once /ready answers 200. */
-export async function startServer(): Promise<RunningServer> {
+/**
+ * Start `cairn serve` on a free port with a fresh data dir; resolves once /ready answers 200.
+ * `env`: extra server settings (e.g. `CAIRN_ALERTS_ALLOW_PRIVATE_TARGETS`).
+ */
+export async function startServer(env: Record<string, string> = {}): Promise<RunningServer> {
   const dataDir = await mkdtemp(join(tmpdir(), "cairn-test-data-"));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, [CLI, "serve", "--port", String(port), "--data-dir", dataDir], {
-    env: cleanEnv({ CAIRN_LOG_LEVEL: "warn" }),
+    env: cleanEnv({ CAIRN_LOG_LEVEL: "warn", ...env }),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";

@@ -10,10 +10,10 @@ export const builtinRoles: { name: string; description: string; rules: Rule[] }[
   { name: "admin", description: "everything in the tenant", rules: [{ effect: "allow", permission: "*:**:*" }] },
   {
     name: "operator",
-    description: "runs configuration, secrets and environments; reads keys and the audit log",
+    description: "runs configuration, secrets and environments; reads keys, the audit log and alerts",
     rules: [
       ...allow(["configs", "secrets", "environments"], ["read", "list", "write", "delete", "rotate"]),
-      ...allow(["keys", "audit"], ["read", "list"]),
+      ...allow(["keys", "audit", "alerts"], ["read", "list"]),
     ],
   },
   {

@@ -5,7 +5,18 @@ import type { CallContext } from "../auth/actor.js";
  * `configs:payments/**:write`, `secrets:*:reveal`, `keys:**:admin`. In patterns `*` is one namespace
  * segment and `**` any depth (including none); `*` as resource or action means all of them.
  */
-export const resources = ["configs", "secrets", "keys", "audit", "roles", "environments", "requests", "users", "tenants"] as const;
+export const resources = [
+  "configs",
+  "secrets",
+  "keys",
+  "audit",
+  "alerts",
+  "roles",
+  "environments",
+  "requests",
+  "users",
+  "tenants",
+] as const;
 export type Resource = (typeof resources)[number];
 
 export const actions = ["read", "write", "delete", "list", "reveal", "rotate", "approve", "admin"] as const;

@@ -24,6 +24,8 @@ const bodies: Record<string, unknown> = {
   "PUT /api/v1/schemas/{ns}/{key}": { schema: { type: "string" } },
   "PUT /api/v1/roles/{name}": { rules: [{ effect: "allow", permission: "configs:**:read" }] },
   "POST /api/v1/keys/{id}/rotate": {},
+  "PATCH /api/v1/alerts/rules/{id}": { enabled: false },
+  "PATCH /api/v1/alerts/channels/{id}": { enabled: false },
 };
 
 for (const backend of backends()) {
@@ -41,6 +43,8 @@ for (const backend of backends()) {
         `/api/v1/groups/${a.group}`,
         "/api/v1/roles/custom-a",
         `/api/v1/role-bindings/${a.binding}`,
+        `/api/v1/alerts/rules/${a.alertRule}`,
+        `/api/v1/alerts/channels/${a.alertChannel}`,
       ];
       const out = [];
       for (const url of reads) {
@@ -53,7 +57,21 @@ for (const backend of backends()) {
     }
 
     it("every object route answers tenant B with 404 and leaves tenant A unchanged", async () => {
-      // Tenant A (the default tenant) and its objects.
+      // Tenant A (the default tenant) and its objects. An alert channel (SMTP to a closed local port: its
+      // deliveries stay pending) and a rule on iso/** writes, so the first write below queues a delivery.
+      const alertChannel = await cairn.call("POST", "/api/v1/alerts/channels", {
+        name: "a-mail",
+        type: "email",
+        config: { host: "127.0.0.1", port: 9, from: "a@example.com", to: ["oncall@example.com"] },
+      });
+      assert.equal(alertChannel.status, 201, alertChannel.text);
+      const alertRule = await cairn.call("POST", "/api/v1/alerts/rules", {
+        name: "a-writes",
+        events: ["config.*"],
+        match: [{ namespaces: ["iso/**"] }],
+        channels: [alertChannel.json.id],
+      });
+      assert.equal(alertRule.status, 201, alertRule.text);
       await cairn.call("PUT", `/api/v1/configs/${ns("iso/a")}/k`, { value: "a-secret-value", secret: true });
       await cairn.call("PUT", `/api/v1/schemas/${ns("iso/a")}/k`, { schema: { type: "string" } });
       const key = await cairn.call("POST", "/api/v1/keys", { name: "a-key", roles: ["viewer"] });
@@ -67,7 +85,21 @@ for (const backend of backends()) {
       assert.equal(role.status, 201, role.text);
       const binding = await cairn.call("POST", "/api/v1/role-bindings", { role: "custom-a", subject: { type: "user", id: user.json.id } });
       assert.equal(binding.status, 201, binding.text);
-      const a = { key: key.json.id, user: user.json.id, group: group.json.id, binding: binding.json.id };
+      let alertDelivery: string | undefined;
+      for (let i = 0; i < 500 && !alertDelivery; i++) {
+        alertDelivery = (await cairn.call("GET", "/api/v1/alerts/deliveries")).json.items[0]?.id;
+        if (!alertDelivery) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(alertDelivery, "tenant A's write queued an alert delivery");
+      const a = {
+        key: key.json.id,
+        user: user.json.id,
+        group: group.json.id,
+        binding: binding.json.id,
+        alertRule: alertRule.json.id,
+        alertChannel: alertChannel.json.id,
+        alertDelivery,
+      };
       const before = await snapshotOfA(a);
 
       const tenantB = await cairn.call("POST", "/api/v1/tenants", { name: "tenant-b" });
@@ -85,7 +117,13 @@ for (const backend of backends()) {
               ? a.group
               : path.startsWith("/api/v1/role-bindings/")
                 ? a.binding
-                : undefined;
+                : path.startsWith("/api/v1/alerts/rules/")
+                  ? a.alertRule
+                  : path.startsWith("/api/v1/alerts/channels/")
+                    ? a.alertChannel
+                    : path.startsWith("/api/v1/alerts/deliveries/")
+                      ? a.alertDelivery
+                      : undefined;
       // Routes that create in B's own space go last: after them, B has its own objects at those paths.
       const routes = Object.entries(doc.paths)
         .filter(([path]) => path.startsWith("/api/v1/") && path.includes("{"))
