@@ -1,0 +1,223 @@
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, open, rename, rm } from "node:fs/promises";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip, createGzip } from "node:zlib";
+import type { Db } from "../db/database.js";
+import type { AuditRepository, CheckpointRow } from "../domains/audit/repository.js";
+import type { Checkpointer } from "./checkpoints.js";
+import { compactRangeNodes, consistencyProofs, frontierNodes, type NodeReader, type NodeRef, nodeKey } from "./proofs.js";
+import type { AuditKeys } from "./signing.js";
+import { canonicalJson, eventDocument } from "./tree.js";
+import {
+  AuditVerifier,
+  type AuditVerifyResult,
+  EXPORT_FORMAT,
+  type ExportCheckpoint,
+  type ExportHeader,
+  type ExportLine,
+} from "./verify.js";
+
+/**
+ * Archive files of audit retention. An archive holds the leaves [start, end) of one log in the export
+ * format (`GET /audit/export`, src/audit/verify.ts), gzip-compressed, so `cairn audit verify --file` checks
+ * it like any export:
+ *
+ *   header (with the compact frontier at `start`, so a range that starts mid-log rebuilds the same roots)
+ *   the last checkpoint before `start` and the one at `start` (signed; chained by consistency proofs)
+ *   committed leaf hashes, the events exactly as hashed, every checkpoint up to `end` after its last event
+ *   when `end` has no checkpoint of its own: a `tail` line (the subtrees from `end` to the next checkpoint)
+ *   and that checkpoint, whose signed root then covers the last events of the archive too
+ *   end line
+ */
+
+/** Events per page while writing (one query for the events, one for their leaf hashes). */
+const PAGE = 1000;
+
+const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
+
+export interface ArchiveRange {
+  logId: string;
+  start: number;
+  end: number;
+  month: string;
+  partition: string;
+}
+
+export interface ArchiveDeps {
+  db: Db;
+  repo: AuditRepository;
+  keys: AuditKeys;
+  checkpointer: Pick<Checkpointer, "checkpointNow">;
+}
+
+/** The directory of a log's archives: its tenant id, or `instance` for instance-level events. */
+export function archiveFileOf(dir: string, range: ArchiveRange): string {
+  const logDir = range.logId === "" ? "instance" : /^[A-Za-z0-9_.-]+$/.test(range.logId) ? range.logId : encodeURIComponent(range.logId);
+  return path.join(dir, logDir, `${range.month}_${range.start}-${range.end}.ndjson.gz`);
+}
+
+/**
+ * The archive's lines. Everything that can fail on the log's state (no checkpoint after `end`, a missing
+ * subtree) fails here, before the first line; a missing event fails the stream.
+ */
+export async function archiveLines(deps: ArchiveDeps, range: ArchiveRange): Promise<AsyncGenerator<string>> {
+  const { db, repo, keys } = deps;
+  const { logId, start, end } = range;
+  const read: NodeReader = (refs) => repo.nodes(logId, refs);
+  // The archive's last events must be signed: by a checkpoint at `end` or after it.
+  let closing = await repo.checkpointAfter(logId, end - 1);
+  if (!closing) {
+    await deps.checkpointer.checkpointNow(logId);
+    closing = await repo.checkpointAfter(logId, end - 1);
+  }
+  if (!closing) throw new Error(`log "${logId}" has no signed checkpoint at or after tree size ${end}`);
+  const key = await keys.keyOf(db, logId);
+  const frontier = (await hashesOf(frontierNodes(start), read)).map(b64);
+  const before = start > 0 ? await repo.checkpoints(logId, 1, start) : [];
+  const atStart = start > 0 ? await repo.checkpointsBetween(logId, start, start) : [];
+  const opening = await withConsistency([...before, ...atStart], undefined, read);
+  const closingSize = Number(closing.tree_size);
+  const tail = closingSize > end ? (await hashesOf(compactRangeNodes(end, closingSize), read)).map(b64) : undefined;
+  const header: ExportHeader & { archive: Record<string, string> } = {
+    format: EXPORT_FORMAT,
+    origin: key.origin,
+    tenant: logId === "" ? null : logId,
+    verifierKey: key.verifierKey,
+    start,
+    end,
+    frontier,
+    archive: { month: range.month, partition: range.partition, createdAt: new Date().toISOString() },
+  };
+  return lines();
+
+  async function* lines(): AsyncGenerator<string> {
+    const line = (l: ExportLine) => `${JSON.stringify(l)}\n`;
+    yield `${JSON.stringify({ header })}\n`;
+    for (const checkpoint of opening) yield line({ checkpoint });
+    let previous = opening.at(-1)?.treeSize;
+    let events = 0;
+    for (let page = start; page < end; page += PAGE) {
+      const pageEnd = Math.min(page + PAGE, end);
+      const [leaves, rows, checkpointRows] = await Promise.all([
+        repo.leafHashes(logId, page, pageEnd),
+        repo.eventsByIndex(logId, page, pageEnd),
+        repo.checkpointsBetween(logId, page + 1, pageEnd),
+      ]);
+      if (rows.length !== pageEnd - page) {
+        throw new Error(`log "${logId}" has ${rows.length} of the ${pageEnd - page} events ${page}..${pageEnd - 1} in the database`);
+      }
+      const checkpoints = await withConsistency(checkpointRows, previous, read);
+      previous = checkpoints.at(-1)?.treeSize ?? previous;
+      let run: { start: number; hashes: string[] } | undefined;
+      for (let i = page; i <= pageEnd; i++) {
+        const h = i < pageEnd ? leaves.get(i) : undefined;
+        if (h) {
+          run ??= { start: i, hashes: [] };
+          run.hashes.push(b64(h));
+        } else if (run) {
+          yield line({ leaves: run });
+          run = undefined;
+        }
+      }
+      for (const row of rows) {
+        const index = Number(row.leaf_index);
+        while (checkpoints.length > 0 && (checkpoints[0] as ExportCheckpoint).treeSize <= index) {
+          yield line({ checkpoint: checkpoints.shift() as ExportCheckpoint });
+        }
+        yield `${canonicalJson(eventDocument(row, index))}\n`;
+        events++;
+      }
+      for (const checkpoint of checkpoints) yield line({ checkpoint });
+    }
+    if (tail) {
+      yield line({ tail: { treeSize: closingSize, hashes: tail } });
+      const [last] = await withConsistency([closing as CheckpointRow], previous, read);
+      yield line({ checkpoint: last as ExportCheckpoint });
+    }
+    yield line({ end: { events, treeSize: start + events } });
+  }
+}
+
+/** Checkpoint lines, each with its consistency proof from the one before it. */
+async function withConsistency(rows: CheckpointRow[], previous: number | undefined, read: NodeReader): Promise<ExportCheckpoint[]> {
+  const sizes = rows.map((r) => Number(r.tree_size));
+  const pairs: [number, number][] = [];
+  sizes.forEach((size, i) => {
+    const from = i === 0 ? previous : sizes[i - 1];
+    if (from !== undefined) pairs.push([from, size]);
+  });
+  const proofs = await consistencyProofs(pairs, read);
+  let p = 0;
+  return rows.map((row, i) => {
+    const from = i === 0 ? previous : sizes[i - 1];
+    const consistency = from === undefined ? undefined : { from, proof: (proofs[p++] as Buffer[]).map(b64) };
+    return { treeSize: sizes[i] as number, note: row.note, ...(consistency ? { consistency } : {}) };
+  });
+}
+
+async function hashesOf(refs: NodeRef[], read: NodeReader): Promise<Buffer[]> {
+  if (refs.length === 0) return [];
+  const nodes = await read(refs);
+  return refs.map((r) => {
+    const h = nodes.get(nodeKey(r));
+    if (!h) throw new Error(`the log has no stored subtree ${nodeKey(r)}`);
+    return h;
+  });
+}
+
+/**
+ * Writes the lines gzip-compressed to `file`, durably: a temporary file beside it, fsync, rename, fsync of
+ * the directory. On failure nothing is left behind but what was there before.
+ */
+export async function writeArchiveFile(file: string, lines: AsyncIterable<string>): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const partial = `${file}.partial`;
+  try {
+    await pipeline(Readable.from(lines), createGzip(), createWriteStream(partial, { mode: 0o600 }));
+    await fsync(partial, "r+");
+  } catch (e) {
+    await rm(partial, { force: true });
+    throw e;
+  }
+  await rename(partial, file);
+  await fsync(path.dirname(file), "r");
+}
+
+/** fsync of a file or directory (any descriptor of it flushes it). */
+async function fsync(target: string, flags: string): Promise<void> {
+  const handle = await open(target, flags);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Reads an archive back from disk and verifies it with the offline verifier; also its size and SHA-256. */
+export async function verifyArchiveFile(
+  file: string,
+  trusted: { publicKey: string; origin: string },
+): Promise<{ result: AuditVerifyResult; sha256: string; bytes: number }> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  const source = createReadStream(file);
+  source.on("data", (chunk) => {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  });
+  const gunzip = createGunzip();
+  source.on("error", (e) => gunzip.destroy(e));
+  const verifier = new AuditVerifier(trusted);
+  try {
+    const input = createInterface({ input: source.pipe(gunzip), crlfDelay: Number.POSITIVE_INFINITY });
+    for await (const line of input) if (!verifier.push(line)) break;
+  } finally {
+    source.destroy();
+    gunzip.destroy();
+  }
+  return { result: verifier.finish(), sha256: hash.digest("hex"), bytes };
+}
