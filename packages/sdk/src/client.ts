@@ -36,7 +36,10 @@ import type {
   VerifyResult,
   WhoAmI,
 } from "@cairn/server/contract";
+import { AlertsApi } from "./alerts.js";
+import { LiveConfig, type LiveOptions } from "./live.js";
 import { type ClientOptions, Transport } from "./transport.js";
+import { type WatchOptions, WatchStream } from "./watch.js";
 
 /** Which environment to act in; the server defaults to `base`. */
 export interface EnvironmentOption {
@@ -239,6 +242,30 @@ export class CairnClient {
     });
   }
 
+  /**
+   * Follow changes (Server-Sent Events): an async iterable of `change` events (names and versions, never
+   * values) and `ready` markers, which reconnects by itself and resumes after the last revision seen.
+   *
+   * ```ts
+   * for await (const e of client.watch({ namespace: "payments", environment: "production" })) {
+   *   if (e.type === "change") console.log(e.revision, e.namespace, e.key, e.changeType);
+   * }
+   * ```
+   * Throws `CairnApiError` when reconnecting cannot help; `isGone(e)` (410) means the resume point was
+   * compacted: reload, then watch again without `since`.
+   */
+  watch(options: WatchOptions = {}): WatchStream {
+    return new WatchStream(this.#http, options);
+  }
+
+  /**
+   * A namespace's resolved values in one environment, kept current by a watch: `get(key)`, `values()`,
+   * `revision`, and `change` events. `await live.ready` for the first load; `close()` to stop.
+   */
+  live(namespace: string, environment = "base", options: LiveOptions = {}): LiveConfig {
+    return new LiveConfig(this, namespace, environment, options);
+  }
+
   /** Check values against the keys' schemas; writes nothing. */
   validate(namespace: string, values: Record<string, unknown>, options: EnvironmentOption = {}): Promise<ValidateResult> {
     return this.#http.request({
@@ -379,6 +406,9 @@ export class CairnClient {
     /** Who the credential in use belongs to: user or API key, tenant, roles. */
     whoami: (): Promise<WhoAmI> => this.#http.request({ method: "GET", path: "/api/v1/auth/whoami" }),
   };
+
+  /** Alert rules, channels, what fired and how deliveries stand (see alerts.ts). */
+  readonly alerts = new AlertsApi(() => this.#http);
 
   readonly authz = {
     /** Would this be allowed (for you, or for `subject`)? The decision and the rule that made it. */

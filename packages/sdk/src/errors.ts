@@ -25,6 +25,11 @@ export class CairnApiError extends Error {
   readonly currentVersion: number | undefined;
   /** On a 429: seconds to wait, from `Retry-After`. */
   readonly retryAfter: number | undefined;
+  /**
+   * On a 410 `gone` from a watch (or its `resync` event): revisions up to this one were compacted. Reload the
+   * state (`list`), then watch from the current revision.
+   */
+  readonly compactedRevision: number | undefined;
 
   constructor(problem: Problem, retryAfter?: number) {
     const loose = problem as Problem & Record<string, unknown>;
@@ -37,6 +42,7 @@ export class CairnApiError extends Error {
     this.errors = Array.isArray(loose.errors) ? (loose.errors as ProblemFieldError[]) : [];
     this.currentVersion = typeof loose.currentVersion === "number" ? loose.currentVersion : undefined;
     this.retryAfter = retryAfter;
+    this.compactedRevision = typeof loose.compactedRevision === "number" ? loose.compactedRevision : undefined;
   }
 }
 
@@ -68,4 +74,6 @@ export const isPreconditionFailed = (e: unknown): e is CairnApiErrorOf<"precondi
 export const isValidationFailed = (e: unknown): e is CairnApiErrorOf<"validation_failed"> => isApiError(e, "validation_failed");
 export const isUnauthorized = (e: unknown): e is CairnApiErrorOf<"unauthorized"> => isApiError(e, "unauthorized");
 export const isForbidden = (e: unknown): e is CairnApiErrorOf<"forbidden"> => isApiError(e, "forbidden");
+/** A watch resume point that is no longer retained (410 before the stream, or a `resync` event during it). */
+export const isGone = (e: unknown): e is CairnApiErrorOf<"gone"> => isApiError(e, "gone");
 export const isRateLimited = (e: unknown): e is CairnApiErrorOf<"rate_limited"> => isApiError(e, "rate_limited");

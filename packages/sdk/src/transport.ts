@@ -23,7 +23,7 @@ export interface ClientOptions {
 export type QueryValue = string | number | boolean | undefined;
 
 export interface RequestSpec {
-  method: "GET" | "PUT" | "POST" | "DELETE";
+  method: "GET" | "PUT" | "POST" | "PATCH" | "DELETE";
   /** Path below the base URL, segments already encoded. */
   path: string;
   query?: Record<string, QueryValue>;
@@ -34,6 +34,15 @@ export interface RequestSpec {
   text?: boolean;
   /** `false`: send no bearer token and never refresh (login, refresh, logout). Default true. */
   auth?: boolean;
+}
+
+/** A long-lived GET whose body is read as it arrives (Server-Sent Events). */
+export interface StreamSpec {
+  path: string;
+  query?: Record<string, QueryValue>;
+  headers?: Record<string, string>;
+  /** Ends the request, and the body being read. */
+  signal?: AbortSignal;
 }
 
 /** Turns requests into fetch calls, and failures into `CairnApiError` / `CairnConnectionError`. */
@@ -109,6 +118,59 @@ export class Transport {
     }
   }
 
+  /**
+   * Opens a streaming GET and returns the response once its head says 2xx (its body unread). Errors as for
+   * `request` (with the same one-time session refresh on a 401); `timeoutMs` bounds the wait for the head only.
+   */
+  async open(spec: StreamSpec): Promise<Response> {
+    const token = this.#token;
+    try {
+      return await this.#openOnce(spec, token);
+    } catch (e) {
+      if (!this.#refreshToken || !(e instanceof CairnApiError) || e.status !== 401) throw e;
+      if (this.#token === token) await this.refresh();
+      return this.#openOnce(spec, this.#token);
+    }
+  }
+
+  async #openOnce(spec: StreamSpec, token: string | undefined): Promise<Response> {
+    const url = this.baseUrl + spec.path + queryString(spec.query);
+    const headers: Record<string, string> = { accept: "text/event-stream", ...spec.headers };
+    if (token) headers.authorization = `Bearer ${token}`;
+    const controller = new AbortController();
+    const abort = () => controller.abort(spec.signal?.reason);
+    if (spec.signal?.aborted) abort();
+    spec.signal?.addEventListener("abort", abort, { once: true });
+    let timedOut = false;
+    const timer =
+      this.#timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            controller.abort();
+          }, this.#timeoutMs)
+        : undefined;
+    let response: Response;
+    try {
+      response = await this.#fetch(url, { method: "GET", headers, signal: controller.signal });
+    } catch (e) {
+      spec.signal?.removeEventListener("abort", abort);
+      if (spec.signal?.aborted) throw e;
+      throw new CairnConnectionError(
+        this.baseUrl,
+        timedOut ? `no answer within ${this.#timeoutMs / 1000}s` : describeNetworkFailure(e, this.#timeoutMs),
+        e,
+      );
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+    if (!response.ok) {
+      spec.signal?.removeEventListener("abort", abort);
+      throw await toApiError(response);
+    }
+    // The listener stays while the body is read: aborting the caller's signal ends the body too.
+    return response;
+  }
+
   async #send<T>(spec: RequestSpec, token: string | undefined): Promise<T> {
     const url = this.baseUrl + spec.path + queryString(spec.query);
     const headers: Record<string, string> = { accept: spec.text ? "*/*" : "application/json" };
@@ -179,6 +241,7 @@ function codeForStatus(status: number): string {
     403: "forbidden",
     404: "not_found",
     409: "conflict",
+    410: "gone",
     412: "precondition_failed",
     413: "payload_too_large",
     415: "unsupported_media_type",
