@@ -10,6 +10,19 @@
 // (b) write: Cairn's versioned PUT /api/v1/configs/bench%2Fwrites/key-<n> (~1 KB value)
 //            vs bench/reference/pg-writes.mjs: one `pg` transaction doing the same three inserts
 //            (head upsert, version row, audit row). Target: ≥ 0.6× the reference.
+// (c) scale-out: the read of (a) against TWO Cairn processes on the same PostgreSQL (+ Redis), one
+//            autocannon each with half the connections, summed; vs the one-process read of (a).
+//            A figure, no target (on a 2-core machine both servers share the cores with PostgreSQL,
+//            Redis and the load generator). Needs PostgreSQL.
+// (d) mix:   95 % reads / 5 % writes (each connection: 19 GETs, then one PUT) over BENCH_MIX_KEYS keys of
+//            ~1 KB; the cache hit ratio is read from Cairn's /metrics (cairn_cache_hits_total and
+//            cairn_cache_misses_total, cache BENCH_MIX_CACHE, default "values": the resolved-read cache)
+//            as the difference across the measured run. Target: > 95 %.
+// (e) watch: BENCH_WATCHERS (1,000) Server-Sent Events streams on GET /api/v1/watch, held by
+//            BENCH_WATCH_WORKERS (2) worker threads (bench/watchers.mjs); one PUT every 100 ms
+//            (BENCH_WATCH_WRITES writes, default 10 × BENCH_DURATION); for each write and each watcher,
+//            the time from the PUT's response (the acknowledgement) to that watcher's receipt of the
+//            change, on the process's monotonic clock. Target: p99 < 100 ms, none lost.
 //
 // Database: DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test if it answers. The bench
 // creates fresh databases cairn_bench_<rand> (Cairn) and cairn_bench_<rand>_ref (reference) on that
@@ -20,13 +33,17 @@
 // writes cycle through key-0 … key-999), BENCH_POOL_SIZE (20: pg pool of Cairn and of the reference),
 // BENCH_CAIRN_LOG_LEVEL (warn), BENCH_START_TIMEOUT (s, 90), BENCH_CAIRN_CLI (path of the CLI to run),
 // BENCH_EMBEDDED=1, BENCH_ENFORCE=1 (exit 3 when a target is missed; by default the exit code only
-// says whether the harness itself worked).
+// says whether the harness itself worked), BENCH_MIX_KEYS (100), BENCH_MIX_CACHE (values), BENCH_WATCHERS
+// (1000), BENCH_WATCH_WORKERS (2), BENCH_WATCH_WRITES (10 × BENCH_DURATION), BENCH_SKIP (comma list of
+// scale, mix, watch), BENCH_REDIS=0 (no Redis even when one answers).
+//
+// Redis: REDIS_URL, else redis://127.0.0.1:6379 if it answers PING; every Cairn process of the run uses it.
 //
 // Results: a table on stdout and bench/results/latest.json.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,6 +54,7 @@ import pg from "pg";
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(benchDir, "..");
 const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test";
+const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
 const KEY_PATTERN = /cairn_[0-9A-Za-z]{8}_[0-9A-Za-z]+/;
 
 const TARGETS = {
@@ -44,6 +62,8 @@ const TARGETS = {
   readP99Ms: 5,
   verifyRatio: 0.5,
   writeRatio: 0.6,
+  mixHitRatio: 0.95,
+  watchP99Ms: 100,
 };
 
 function intEnv(name, fallback, min = 0) {
@@ -63,7 +83,24 @@ const cfg = {
   startTimeoutMs: intEnv("BENCH_START_TIMEOUT", 90, 1) * 1000,
   cairnLogLevel: process.env.BENCH_CAIRN_LOG_LEVEL || "warn",
   enforce: process.env.BENCH_ENFORCE === "1",
+  mixKeys: intEnv("BENCH_MIX_KEYS", 100, 1),
+  mixCache: process.env.BENCH_MIX_CACHE || "values",
+  watchers: intEnv("BENCH_WATCHERS", 1000, 1),
+  watchWorkers: intEnv("BENCH_WATCH_WORKERS", 2, 1),
+  watchWrites: intEnv("BENCH_WATCH_WRITES", 10 * intEnv("BENCH_DURATION", 10, 1), 1),
+  watchIntervalMs: 100,
+  skip: new Set(
+    (process.env.BENCH_SKIP ?? "")
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean),
+  ),
 };
+for (const name of cfg.skip) {
+  if (!["scale", "mix", "watch"].includes(name)) throw new Error(`BENCH_SKIP: unknown scenario "${name}" (scale, mix, watch)`);
+}
+/** The Redis every Cairn process of the run uses (set by chooseRedis). */
+let redisUrl;
 
 // ---------------------------------------------------------------------------------------------
 // child processes
@@ -204,12 +241,17 @@ function runAutocannon(opts, onResponse) {
 /**
  * Warm up, then load the server for cfg.duration seconds. Latency percentiles come from each 2xx
  * response's own time (sub-millisecond; autocannon's histogram keeps whole milliseconds).
+ *
+ * `server` and `opts` may be arrays (several servers, one autocannon each, loaded at the same time): the
+ * figures are then the sums (req/s, responses, server CPU) and the merged latencies. `around.before` and
+ * `around.after` run right before and right after the measured run (not the warm-up).
  */
-async function measure(label, server, opts, dbXacts) {
-  const base = { connections: cfg.connections, timeout: 10, ...opts };
+async function measure(label, server, opts, dbXacts, around = {}) {
+  const servers = Array.isArray(server) ? server : [server];
+  const bases = (Array.isArray(opts) ? opts : [opts]).map((o) => ({ connections: cfg.connections, timeout: 10, ...o }));
   if (cfg.warmup > 0) {
     process.stdout.write(`  ${label}: warm-up ${cfg.warmup}s … `);
-    await runAutocannon({ ...base, duration: cfg.warmup });
+    await Promise.all(bases.map((base) => runAutocannon({ ...base, duration: cfg.warmup })));
   } else {
     process.stdout.write(`  ${label}: `);
   }
@@ -227,32 +269,44 @@ async function measure(label, server, opts, dbXacts) {
     latencies[n++] = responseTime;
   };
 
+  await around.before?.();
   const xactsBefore = dbXacts ? await dbXacts() : undefined;
-  const cpuBefore = cpuSeconds(server.proc.pid);
+  const cpuBefore = servers.map((s) => cpuSeconds(s.proc.pid));
   const t0 = process.hrtime.bigint();
-  const result = await runAutocannon({ ...base, duration: cfg.duration }, onResponse);
+  const runs = await Promise.all(bases.map((base) => runAutocannon({ ...base, duration: cfg.duration }, onResponse)));
   const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-  const cpuAfter = cpuSeconds(server.proc.pid);
+  const cpuAfter = servers.map((s) => cpuSeconds(s.proc.pid));
+  const aroundAfter = await around.after?.();
   let xactsAfter;
   if (dbXacts) {
     await sleep(1500); // backends flush their statistics about once a second
     xactsAfter = await dbXacts();
   }
 
+  const total = (field) => runs.reduce((acc, r) => acc + (r[field] ?? 0), 0);
+  const result = { "2xx": total("2xx"), non2xx: total("non2xx"), errors: total("errors"), timeouts: total("timeouts") };
+  const statusCodes = {};
+  for (const r of runs) {
+    for (const [code, v] of Object.entries(r.statusCodeStats ?? {})) statusCodes[code] = (statusCodes[code] ?? 0) + v.count;
+  }
+  const cpuKnown = cpuBefore.every((c) => c !== undefined) && cpuAfter.every((c) => c !== undefined);
+  const cpuUsed = cpuKnown ? cpuAfter.reduce((acc, c, i) => acc + (c - cpuBefore[i]), 0) : undefined;
+
   const sorted = latencies.subarray(0, n).sort();
   let sum = 0;
   for (let i = 0; i < n; i++) sum += sorted[i];
-  const seconds = result.duration || elapsed;
+  const seconds = Math.max(...runs.map((r) => r.duration || 0)) || elapsed;
   const m = {
     label,
     durationSeconds: seconds,
-    connections: base.connections,
+    connections: bases.reduce((acc, b) => acc + b.connections, 0),
+    ...(servers.length > 1 ? { servers: servers.length } : {}),
     requestsPerSecond: result["2xx"] / seconds,
     ok2xx: result["2xx"],
     non2xx: result.non2xx,
     errors: result.errors,
     timeouts: result.timeouts,
-    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([k, v]) => [k, v.count])),
+    statusCodes,
     latencyMs: {
       mean: n ? sum / n : Number.NaN,
       p50: percentile(sorted, 50),
@@ -260,7 +314,8 @@ async function measure(label, server, opts, dbXacts) {
       p99: percentile(sorted, 99),
       max: n ? sorted[n - 1] : Number.NaN,
     },
-    serverCpuPercent: cpuBefore !== undefined && cpuAfter !== undefined ? ((cpuAfter - cpuBefore) / elapsed) * 100 : null,
+    // Summed over the servers (100% = one core).
+    serverCpuPercent: cpuUsed !== undefined ? (cpuUsed / elapsed) * 100 : null,
     // PostgreSQL transactions (commits + rollbacks) in the server's database per request: about 0 for a
     // read served from memory. Approximate: the statistics trail the transactions by up to a second or so.
     dbTransactionsPerRequest:
@@ -268,6 +323,7 @@ async function measure(label, server, opts, dbXacts) {
         ? (xactsAfter - xactsBefore) / (result["2xx"] + result.non2xx)
         : null,
   };
+  if (aroundAfter !== undefined) m.extra = aroundAfter;
   m.valid = m.ok2xx > 0 && m.non2xx === 0 && m.errors === 0;
   console.log(
     `${fmtInt(m.requestsPerSecond)} req/s, p50 ${fmtMs(m.latencyMs.p50)} ms, p99 ${fmtMs(m.latencyMs.p99)} ms` +
@@ -369,6 +425,67 @@ async function dropDatabases() {
   }
 }
 
+/** REDIS_URL when set; else a Redis on 127.0.0.1:6379 when it answers PING; none with BENCH_REDIS=0. */
+async function chooseRedis() {
+  if (process.env.BENCH_REDIS === "0") return { url: undefined, reason: "BENCH_REDIS=0" };
+  const explicit = process.env.REDIS_URL?.trim();
+  if (explicit) return { url: explicit, reason: "REDIS_URL" };
+  const answers = await new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port: 6379 });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.on("error", () => done(false));
+    socket.on("connect", () => socket.write("PING\r\n"));
+    socket.on("data", (d) => done(String(d).startsWith("+PONG")));
+  });
+  return answers
+    ? { url: DEFAULT_REDIS_URL, reason: "answered PING on 127.0.0.1:6379" }
+    : { url: undefined, reason: "REDIS_URL unset and nothing answers on 127.0.0.1:6379" };
+}
+
+/** A server's /metrics text (unauthenticated: the bench never sets CAIRN_METRICS_TOKEN). */
+async function scrapeMetrics(url) {
+  const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET ${url}/metrics: HTTP ${res.status} ${text.slice(0, 200)}`);
+  return text;
+}
+
+/**
+ * From /metrics: cairn_cache_hits_total / cairn_cache_misses_total by cache name, and the 2xx responses of
+ * `route` by method (from the request histogram's _count).
+ */
+async function metricsSnapshot(url, route) {
+  const text = await scrapeMetrics(url);
+  const caches = {};
+  for (const m of text.matchAll(/^cairn_cache_(hits|misses)_total\{cache="([^"]*)"\} (\S+)$/gm)) {
+    caches[m[2]] ??= { hits: 0, misses: 0 };
+    caches[m[2]][m[1]] = Number(m[3]);
+  }
+  const requests = {};
+  for (const m of text.matchAll(/^cairn_http_request_duration_seconds_count\{([^}]*)\} (\S+)$/gm)) {
+    const labels = Object.fromEntries([...m[1].matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    if (labels.route === route && /^2\d\d$/.test(labels.status_code))
+      requests[labels.method] = (requests[labels.method] ?? 0) + Number(m[2]);
+  }
+  return { caches, requests };
+}
+
+/** Hits and lookups per cache between two metricsSnapshot().caches. */
+function cacheDelta(before, after) {
+  const out = {};
+  for (const [cache, a] of Object.entries(after)) {
+    const b = before[cache] ?? { hits: 0, misses: 0 };
+    const hits = a.hits - b.hits;
+    const lookups = hits + (a.misses - b.misses);
+    out[cache] = { hits, lookups, hitRatio: lookups > 0 ? hits / lookups : null };
+  }
+  return out;
+}
+
 function findCli() {
   if (process.env.BENCH_CAIRN_CLI) return path.resolve(process.env.BENCH_CAIRN_CLI);
   for (const rel of ["packages/cli/bin/cairn.js", "packages/cli/dist/bin.js"]) {
@@ -387,7 +504,12 @@ async function startReference(name, script, env = {}) {
   return { child, url };
 }
 
-async function startCairn(db, cli) {
+/**
+ * Starts `cairn serve` on the chosen database (and Redis, when one is used). The first instance on a fresh
+ * database prints its admin key; `replicaOf` starts another process on the same database and master key
+ * (it prints no key: the database is bootstrapped already).
+ */
+async function startCairn(db, cli, { replicaOf, name = "cairn" } = {}) {
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "cairn-bench-"));
   tmpDirs.add(dataDir);
@@ -398,25 +520,30 @@ async function startCairn(db, cli) {
     CAIRN_DATABASE_POOL_SIZE: String(cfg.poolSize),
   };
   // A fresh instance prints its generated admin key once on stdout; nothing from our environment may pre-empt that.
-  for (const name of ["CAIRN_PORT", "CAIRN_DATA_DIR", "CAIRN_BOOTSTRAP_ADMIN_KEY", "CAIRN_MASTER_KEY_FILE"]) delete env[name];
+  for (const name of ["CAIRN_PORT", "CAIRN_DATA_DIR", "CAIRN_BOOTSTRAP_ADMIN_KEY", "CAIRN_MASTER_KEY_FILE", "CAIRN_METRICS_TOKEN"])
+    delete env[name];
+  if (redisUrl) env.REDIS_URL = redisUrl;
+  else delete env.REDIS_URL;
   if (db.mode === "postgres") {
     env.DATABASE_URL = db.cairnUrl;
-    env.CAIRN_MASTER_KEY = randomBytes(32).toString("base64");
+    env.CAIRN_MASTER_KEY = replicaOf?.masterKey ?? randomBytes(32).toString("base64");
   } else {
     delete env.DATABASE_URL;
     delete env.CAIRN_MASTER_KEY;
   }
-  const child = startChild("cairn", [cli, "serve", "--port", String(port), "--data-dir", dataDir], env);
+  const child = startChild(name, [cli, "serve", "--port", String(port), "--data-dir", dataDir], env);
   const url = `http://127.0.0.1:${port}`;
-  const keyLine = waitForLine(child, KEY_PATTERN, cfg.startTimeoutMs, "an admin API key on stdout");
+  const keyLine = replicaOf
+    ? Promise.resolve([replicaOf.adminKey])
+    : waitForLine(child, KEY_PATTERN, cfg.startTimeoutMs, "an admin API key on stdout");
   keyLine.catch(() => {}); // awaited below; an early rejection must not go unhandled meanwhile
 
   const deadline = Date.now() + cfg.startTimeoutMs;
   let last = "no answer";
   for (;;) {
-    if (child.exit) throw new Error(`cairn ${describeExit(child.exit)} before /ready answered 200\n${childOutput(child)}`);
+    if (child.exit) throw new Error(`${name} ${describeExit(child.exit)} before /ready answered 200\n${childOutput(child)}`);
     if (Date.now() > deadline) {
-      throw new Error(`cairn: GET /ready did not answer 200 within ${cfg.startTimeoutMs / 1000}s (last: ${last})\n${childOutput(child)}`);
+      throw new Error(`${name}: GET /ready did not answer 200 within ${cfg.startTimeoutMs / 1000}s (last: ${last})\n${childOutput(child)}`);
     }
     try {
       const res = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(2000) });
@@ -429,7 +556,7 @@ async function startCairn(db, cli) {
     await sleep(200);
   }
   const adminKey = (await keyLine)[0];
-  return { child, url, adminKey, dataDir };
+  return { child, url, adminKey, dataDir, masterKey: env.CAIRN_MASTER_KEY };
 }
 
 function makePayload() {
@@ -460,11 +587,159 @@ async function expectOk(res, what) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// watch fan-out
+
+const watchWorkers = new Set();
+const monoMs = () => Number(process.hrtime.bigint()) / 1e6;
+
+/**
+ * (e): cfg.watchers SSE streams on GET /api/v1/watch (held by worker threads), then cfg.watchWrites PUTs,
+ * one every cfg.watchIntervalMs; for every (write, watcher): receipt − acknowledgement, in ms.
+ */
+async function measureWatch(cairn, auth) {
+  const namespace = "bench/watch";
+  const keyPath = (key) => `/api/v1/configs/${encodeURIComponent(namespace)}/${key}`;
+  const put = async (key, i) => {
+    const res = await fetch(`${cairn.url}${keyPath(key)}`, {
+      method: "PUT",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ value: { i, note: "watch fan-out" } }),
+    });
+    const body = await expectOk(res, `PUT ${keyPath(key)}`);
+    return { ack: monoMs(), id: `${key}@${body.version}` };
+  };
+  await put("k-0", -1); // the namespace exists before anyone watches it
+  const watchPath = `/api/v1/watch?namespace=${encodeURIComponent(namespace)}&environment=base`;
+
+  const { Worker } = await import("node:worker_threads");
+  const shares = Array.from(
+    { length: Math.min(cfg.watchWorkers, cfg.watchers) },
+    (_, i) => Math.floor(cfg.watchers / cfg.watchWorkers) + (i < cfg.watchers % cfg.watchWorkers ? 1 : 0),
+  ).filter((n) => n > 0);
+  const complete = new Map(); // change id → workers all of whose streams have it
+  const workers = shares.map((count) => {
+    const worker = new Worker(new URL("./watchers.mjs", import.meta.url), {
+      workerData: { url: cairn.url, path: watchPath, headers: auth, count, connectBatch: 50 },
+    });
+    watchWorkers.add(worker);
+    const w = { worker, count, messages: [] };
+    w.ready = new Promise((resolve, reject) => {
+      worker.on("message", (msg) => {
+        if (msg.type === "ready") resolve();
+        else if (msg.type === "failed") reject(new Error(msg.error));
+        else if (msg.type === "complete") complete.set(msg.id, (complete.get(msg.id) ?? 0) + 1);
+        else w.messages.push(msg);
+      });
+      worker.on("error", reject);
+      worker.on("exit", (code) => reject(new Error(`watch worker exited with ${code} before its streams were live`)));
+    });
+    w.ready.catch(() => {}); // awaited below; a second failure must not go unhandled
+    return w;
+  });
+  const stopWorkers = async () => {
+    await Promise.all(workers.map((w) => w.worker.terminate().catch(() => {})));
+    for (const w of workers) watchWorkers.delete(w.worker);
+  };
+  try {
+    process.stdout.write(`  ${cfg.watchers} watchers on GET ${watchPath}: connecting … `);
+    const t0 = monoMs();
+    let timer;
+    await Promise.race([
+      Promise.all(workers.map((w) => w.ready)),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`the watchers were not all live after ${cfg.startTimeoutMs / 1000}s`)),
+          cfg.startTimeoutMs,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    const connectSeconds = (monoMs() - t0) / 1000;
+    const gauge = /^cairn_watch_connections (\S+)$/m.exec(await scrapeMetrics(cairn.url));
+    process.stdout.write(`live in ${connectSeconds.toFixed(1)}s; ${cfg.watchWrites} writes, one per ${cfg.watchIntervalMs} ms … `);
+
+    const acks = new Map();
+    const cpuBefore = cpuSeconds(cairn.child.proc.pid);
+    const w0 = monoMs();
+    for (let i = 0; i < cfg.watchWrites; i++) {
+      const started = monoMs();
+      const { ack, id } = await put(`k-${i % 10}`, i);
+      acks.set(id, ack);
+      const rest = cfg.watchIntervalMs - (monoMs() - started);
+      if (rest > 0) await sleep(rest);
+    }
+    // Every stream should have every change: wait for them (at most 10 s), then collect.
+    const settle = Date.now() + 10_000;
+    while (Date.now() < settle && [...acks.keys()].some((id) => (complete.get(id) ?? 0) < workers.length)) await sleep(20);
+    const elapsed = (monoMs() - w0) / 1000;
+    const cpuAfter = cpuSeconds(cairn.child.proc.pid);
+
+    const collected = await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise((resolve, reject) => {
+            w.worker.removeAllListeners("exit");
+            w.worker.on("message", (msg) => msg.type === "receipts" && resolve(msg));
+            w.worker.on("error", reject);
+            w.worker.postMessage({ type: "collect" });
+          }),
+      ),
+    );
+    let latencies = [];
+    let ended = 0;
+    let errors = 0;
+    for (const c of collected) {
+      ended += c.ended;
+      errors += c.errors;
+      for (const [id, times] of c.receipts) {
+        const ack = acks.get(id);
+        if (ack === undefined) continue; // the namespace's first write, made before anyone watched
+        for (const t of times) latencies.push(t - ack);
+      }
+    }
+    latencies = Float64Array.from(latencies).sort();
+    const expected = acks.size * cfg.watchers;
+    const n = latencies.length;
+    let sum = 0;
+    for (const x of latencies) sum += x;
+    const m = {
+      watchers: cfg.watchers,
+      workers: workers.length,
+      writes: acks.size,
+      connectSeconds,
+      deliveries: n,
+      expectedDeliveries: expected,
+      lost: expected - n,
+      streamsEnded: ended,
+      streamErrors: errors,
+      serverWatchConnections: gauge ? Number(gauge[1]) : null,
+      latencyMs: {
+        min: n ? latencies[0] : Number.NaN,
+        mean: n ? sum / n : Number.NaN,
+        p50: percentile(latencies, 50),
+        p90: percentile(latencies, 90),
+        p99: percentile(latencies, 99),
+        max: n ? latencies[n - 1] : Number.NaN,
+      },
+      serverCpuPercent: cpuBefore !== undefined && cpuAfter !== undefined ? ((cpuAfter - cpuBefore) / elapsed) * 100 : null,
+    };
+    m.valid = n > 0 && m.lost === 0 && ended === 0 && errors === 0;
+    console.log(
+      `p50 ${fmtMs(m.latencyMs.p50)} ms, p99 ${fmtMs(m.latencyMs.p99)} ms, max ${fmtMs(m.latencyMs.max)} ms` +
+        (m.valid ? "" : `  ⚠ ${m.lost} of ${expected} deliveries missing, ${ended} streams ended, ${errors} errors`),
+    );
+    return m;
+  } finally {
+    await stopWorkers();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // cleanup
 
 let cleaningUp;
 function cleanup() {
   cleaningUp ??= (async () => {
+    await Promise.all([...watchWorkers].map((w) => w.terminate().catch(() => {})));
     await Promise.all([...children].map(stopChild));
     await Promise.all([...statClients].map((c) => c.end().catch(() => {})));
     statClients.clear();
@@ -501,6 +776,8 @@ async function main() {
 
   const cli = findCli();
   const db = await chooseDatabase();
+  const redis = await chooseRedis();
+  redisUrl = redis.url;
   const payload = makePayload();
   const payloadBytes = Buffer.byteLength(JSON.stringify(payload));
   const writeBody = JSON.stringify({ value: payload });
@@ -513,11 +790,12 @@ async function main() {
   console.log(
     `  database   ${db.mode === "postgres" ? `PostgreSQL ${db.serverVersion} at ${redactUrl(db.adminUrl)}, fresh databases ${db.cairnDatabase}, ${db.refDatabase}` : `embedded PGlite (${db.reason}); write reference skipped`}`,
   );
-  console.log(`  redis      ${process.env.REDIS_URL ? redactUrl(process.env.REDIS_URL) : "none (REDIS_URL unset)"}`);
+  console.log(`  redis      ${redis.url ? `${redactUrl(redis.url)} (${redis.reason})` : `none (${redis.reason})`}`);
   console.log(
     `  load       autocannon in this process, ${cfg.connections} connections, ${cfg.warmup}s warm-up + ${cfg.duration}s per scenario, value ${payloadBytes} bytes of JSON`,
   );
   console.log(`  cairn      node ${cli} serve, CAIRN_LOG_LEVEL=${cfg.cairnLogLevel}, pool ${cfg.poolSize}`);
+  if (cfg.skip.size > 0) console.log(`  skipped    ${[...cfg.skip].join(", ")} (BENCH_SKIP)`);
   console.log("");
 
   const results = {};
@@ -575,6 +853,31 @@ async function main() {
     cairnXacts,
   );
 
+  // (c) scale-out: the same read against two processes ------------------------------------------
+  if (!cfg.skip.has("scale")) {
+    console.log("(c) reads, two Cairn processes on the same PostgreSQL and Redis");
+    if (db.mode !== "postgres") {
+      console.log("  skipped: two processes cannot share an embedded store (needs PostgreSQL)");
+    } else {
+      const second = await startCairn(db, cli, { replicaOf: cairn, name: "cairn-2" });
+      const again = await expectOk(await fetch(`${second.url}${readPath}`, { headers: auth }), `GET ${readPath} on the second process`);
+      if (!isDeepStrictEqual(again.value, payload)) {
+        throw new Error(`the second process did not return the seeded value: ${JSON.stringify(again).slice(0, 300)}`);
+      }
+      const half = Math.max(1, Math.ceil(cfg.connections / 2));
+      results.cairnReadScaleOut = await measure(
+        `cairn GET ${readPath}, 2 processes × ${half} connections`,
+        [cairn.child, second.child],
+        [
+          { url: `${cairn.url}${readPath}`, headers: auth, connections: half },
+          { url: `${second.url}${readPath}`, headers: auth, connections: half },
+        ],
+        cairnXacts,
+      );
+      await stopChild(second.child);
+    }
+  }
+
   // (b) writes --------------------------------------------------------------------------------
   console.log("(b) writes");
   const writeOpts = (url, headers) => {
@@ -621,6 +924,83 @@ async function main() {
     "GET /api/v1/configs/bench%2Fwrites/key-0",
   );
   results.cairnWrite.key0Version = lastKey.version;
+
+  // (d) 95 % reads / 5 % writes: the cache hit ratio ------------------------------------------------
+  if (!cfg.skip.has("mix")) {
+    console.log("(d) 95 % read / 5 % write mix");
+    const mixPath = (i) => `/api/v1/configs/bench%2Fmix/key-${i}`;
+    for (let from = 0; from < cfg.mixKeys; from += 100) {
+      const operations = [];
+      for (let i = from; i < Math.min(cfg.mixKeys, from + 100); i++)
+        operations.push({ op: "set", namespace: "bench/mix", key: `key-${i}`, value: payload });
+      await expectOk(
+        await fetch(`${cairn.url}/api/v1/configs/bulk`, {
+          method: "POST",
+          headers: { ...auth, "content-type": "application/json" },
+          body: JSON.stringify({ operations }),
+        }),
+        "seeding POST /api/v1/configs/bulk",
+      );
+    }
+    let reads = 0;
+    let writes = 0;
+    const requests = [];
+    for (let i = 0; i < 19; i++) {
+      requests.push({ method: "GET", headers: auth, setupRequest: (req) => ({ ...req, path: mixPath(reads++ % cfg.mixKeys) }) });
+    }
+    // Writes stride through the keys, so every key is written now and then.
+    requests.push({
+      method: "PUT",
+      headers: { ...auth, "content-type": "application/json" },
+      body: writeBody,
+      setupRequest: (req) => ({ ...req, path: mixPath((writes++ * 7) % cfg.mixKeys) }),
+    });
+    let snapshotBefore;
+    results.cairnMix = await measure(
+      `cairn 19 GET + 1 PUT over ${cfg.mixKeys} keys`,
+      cairn.child,
+      { url: cairn.url, requests },
+      cairnXacts,
+      {
+        before: async () => {
+          snapshotBefore = await metricsSnapshot(cairn.url, "/api/v1/configs/:ns/:key");
+        },
+        after: async () => {
+          const after = await metricsSnapshot(cairn.url, "/api/v1/configs/:ns/:key");
+          // What the server answered during the measured run, by its own request histogram.
+          const served = (method) => (after.requests[method] ?? 0) - (snapshotBefore.requests[method] ?? 0);
+          return { reads: served("GET"), writes: served("PUT"), caches: cacheDelta(snapshotBefore.caches, after.caches) };
+        },
+      },
+    );
+    const caches = results.cairnMix.extra?.caches ?? {};
+    const headline = caches[cfg.mixCache];
+    results.cairnMix.writeShare = results.cairnMix.extra.writes / Math.max(1, results.cairnMix.extra.reads + results.cairnMix.extra.writes);
+    results.cairnMix.cache = cfg.mixCache;
+    results.cairnMix.hitRatio = headline?.hitRatio ?? null;
+    console.log(
+      `  cache lookups during the run: ${
+        Object.entries(caches)
+          .map(
+            ([name, c]) =>
+              `${name} ${fmtInt(c.hits)}/${fmtInt(c.lookups)} hits (${c.hitRatio === null ? "n/a" : `${(c.hitRatio * 100).toFixed(1)}%`})`,
+          )
+          .join(", ") || "none reported on /metrics"
+      }`,
+    );
+  }
+
+  // (e) watch fan-out --------------------------------------------------------------------------------
+  if (!cfg.skip.has("watch")) {
+    console.log("(e) watch fan-out");
+    try {
+      results.watch = await measureWatch(cairn, auth);
+    } catch (err) {
+      const message = redact(err instanceof Error ? err.message : String(err));
+      results.watch = { error: message, valid: false };
+      console.log(`\n  watch not measured: ${message.split("\n")[0]}`);
+    }
+  }
   await stopChild(cairn.child);
 
   // report ------------------------------------------------------------------------------------
@@ -639,6 +1019,14 @@ async function main() {
   const readMet = readRatio >= TARGETS.readRatio && cr.latencyMs.p99 < TARGETS.readP99Ms;
   const writeValid = Boolean(pw?.valid) && cw.valid;
   const writeMet = writeRatio >= TARGETS.writeRatio;
+  const so = results.cairnReadScaleOut;
+  const scaleRatio = so ? so.requestsPerSecond / cr.requestsPerSecond : Number.NaN;
+  const mx = results.cairnMix;
+  const mixValid = Boolean(mx?.valid) && typeof mx?.hitRatio === "number";
+  const mixMet = mixValid && mx.hitRatio > TARGETS.mixHitRatio;
+  const wt = results.watch;
+  const watchValid = Boolean(wt?.valid);
+  const watchMet = watchValid && wt.latencyMs.p99 < TARGETS.watchP99Ms;
 
   const rows = [
     ["scenario", "req/s", "p50 ms", "p99 ms", "max ms", "non-2xx", "errors", "server CPU", "db tx/req"],
@@ -648,6 +1036,8 @@ async function main() {
       ["cairn key verify (cached)", cv],
       ["pg reference write", pw],
       ["cairn write", cw],
+      ["cairn read, 2 processes (sum)", so],
+      ["cairn 95/5 read/write mix", mx],
     ]
       .filter(([, m]) => m)
       .map(([name, m]) => [
@@ -680,6 +1070,27 @@ async function main() {
       ? `write  cairn / pg reference = ${fmtRatio(writeRatio)}   target ≥ ${TARGETS.writeRatio}×: ${verdict(writeMet, writeValid)}`
       : `write  cairn ${fmtInt(cw.requestsPerSecond)} req/s; no pg reference without PostgreSQL   target ≥ ${TARGETS.writeRatio}×: not measured`,
   );
+  if (!cfg.skip.has("scale")) {
+    console.log(
+      so
+        ? `scale  cairn 2 processes / 1 process = ${fmtRatio(scaleRatio)} (${fmtInt(so.requestsPerSecond)} vs ${fmtInt(cr.requestsPerSecond)} req/s), p99 ${fmtMs(so.latencyMs.p99)} ms   a figure, no target: ${cpus.length} cores shared by both servers, PostgreSQL, Redis and the load generator${so.valid ? "" : "; INVALID RUN (errors or non-2xx)"}`
+        : "scale  not measured: needs PostgreSQL",
+    );
+  }
+  if (mx) {
+    console.log(
+      typeof mx.hitRatio === "number"
+        ? `mix    cache hit ratio ${(mx.hitRatio * 100).toFixed(1)}% (cache "${mx.cache}", ${fmtInt(mx.extra.caches[mx.cache].hits)} hits of ${fmtInt(mx.extra.caches[mx.cache].lookups)} lookups; writes ${(mx.writeShare * 100).toFixed(1)}% of requests)   target > ${TARGETS.mixHitRatio * 100}%: ${verdict(mixMet, mixValid)}`
+        : `mix    cache hit ratio n/a: /metrics reported no lookups of cache "${mx.cache}" (BENCH_MIX_CACHE)   target > ${TARGETS.mixHitRatio * 100}%: not measured`,
+    );
+  }
+  if (wt) {
+    console.log(
+      wt.error
+        ? `watch  not measured (${wt.error.split("\n")[0]})   target p99 < ${TARGETS.watchP99Ms} ms: not measured`
+        : `watch  ${fmtInt(wt.watchers)} watchers × ${wt.writes} writes: acknowledgement → receipt p50 ${fmtMs(wt.latencyMs.p50)} ms, p99 ${fmtMs(wt.latencyMs.p99)} ms, max ${fmtMs(wt.latencyMs.max)} ms, ${wt.lost} lost   target p99 < ${TARGETS.watchP99Ms} ms: ${verdict(watchMet, watchValid)}`,
+    );
+  }
   if (h.serverCpuPercent !== null && h.serverCpuPercent < 85) {
     console.log(
       `note   the hello-world server used only ${fmtPct(h.serverCpuPercent)} of a core: something else limited the reference (the load generator in this process, or other load on this ${cpus.length}-core machine: load average ${os.loadavg()[0].toFixed(2)}); read the read ratio with care`,
@@ -698,19 +1109,31 @@ async function main() {
       platform: `${os.platform()} ${os.release()}`,
       loadAverageAtEnd: os.loadavg(),
     },
-    config: { ...cfg, payloadBytes, cli },
+    config: { ...cfg, skip: [...cfg.skip], payloadBytes, cli },
     database:
       db.mode === "postgres"
         ? { mode: "postgres", serverVersion: db.serverVersion, url: redactUrl(db.adminUrl) }
         : { mode: "embedded", reason: db.reason },
+    redis: redis.url ? { url: redactUrl(redis.url), reason: redis.reason } : { url: null, reason: redis.reason },
     results,
-    ratios: { read: readRatio, verify: verifyRatio, write: pw ? writeRatio : null },
+    ratios: { read: readRatio, verify: verifyRatio, write: pw ? writeRatio : null, scaleOut: so ? scaleRatio : null },
     targets: {
       read: { ratioAtLeast: TARGETS.readRatio, p99BelowMs: TARGETS.readP99Ms, met: readValid && readMet, valid: readValid },
       verify: { ratioAtLeast: TARGETS.verifyRatio, p99BelowMs: TARGETS.readP99Ms, met: verifyValid && verifyMet, valid: verifyValid },
       write: pw
         ? { ratioAtLeast: TARGETS.writeRatio, met: writeValid && writeMet, valid: writeValid }
         : { ratioAtLeast: TARGETS.writeRatio, met: null, valid: false, reason: "no PostgreSQL for the reference" },
+      mix: mx
+        ? { hitRatioAbove: TARGETS.mixHitRatio, hitRatio: mx.hitRatio, met: mixValid ? mixMet : null, valid: mixValid }
+        : { hitRatioAbove: TARGETS.mixHitRatio, met: null, valid: false, reason: "skipped" },
+      watch: wt
+        ? {
+            p99BelowMs: TARGETS.watchP99Ms,
+            met: watchValid ? watchMet : null,
+            valid: watchValid,
+            ...(wt.error ? { reason: wt.error } : {}),
+          }
+        : { p99BelowMs: TARGETS.watchP99Ms, met: null, valid: false, reason: "skipped" },
     },
   };
   const outDir = path.join(benchDir, "results");
@@ -718,7 +1141,12 @@ async function main() {
   writeFileSync(path.join(outDir, "latest.json"), `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nresults written to ${path.relative(process.cwd(), path.join(outDir, "latest.json")) || "bench/results/latest.json"}`);
 
-  const allMet = report.targets.read.met && report.targets.verify.met && report.targets.write.met === true;
+  const allMet =
+    report.targets.read.met &&
+    report.targets.verify.met &&
+    report.targets.write.met === true &&
+    report.targets.mix.met === true &&
+    report.targets.watch.met === true;
   return cfg.enforce && !allMet ? 3 : 0;
 }
 

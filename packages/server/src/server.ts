@@ -7,6 +7,8 @@ import { loadSettings, SettingsError, type SettingsOverrides } from "./settings.
  */
 export async function runServer(overrides: SettingsOverrides = {}, out: NodeJS.WritableStream = process.stdout) {
   const settings = loadSettings(process.env, overrides);
+  // Only when asked for: the OpenTelemetry SDK is loaded (and costs anything) only then.
+  const tracing = settings.otlpEndpoint ? (await import("./tracing.js")).startTracing() : undefined;
   const cairn = await buildApp(settings);
   const { app } = cairn;
   const address = await app.listen({ host: settings.host, port: settings.port });
@@ -40,6 +42,7 @@ export async function runServer(overrides: SettingsOverrides = {}, out: NodeJS.W
     const reaper = setInterval(() => app.server.closeIdleConnections(), 25);
     try {
       await app.close();
+      await tracing?.shutdown().catch(() => {});
       clearInterval(reaper);
       clearTimeout(force);
       process.exit(0);

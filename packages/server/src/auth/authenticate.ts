@@ -5,6 +5,7 @@ import { CairnError } from "../errors.js";
 import type { EventBus } from "../events/bus.js";
 import type { Log } from "../events/redis.js";
 import { silentLog } from "../events/redis.js";
+import type { Metrics } from "../metrics.js";
 import { rateLimitedError, rateLimitHeaders } from "../ratelimit/http.js";
 import { memoryRateLimiter, type RateLimiter, type RateLimitResult } from "../ratelimit/limiter.js";
 import type { Actor, CallContext } from "./actor.js";
@@ -49,6 +50,8 @@ export interface AuthenticatorDeps {
   onExpired?: (keyId: string) => void;
   log?: Log;
   maxCachedKeys?: number;
+  /** Counts failures by reason (cairn_auth_failures_total). */
+  metrics?: Pick<Metrics, "authFailure">;
 }
 
 const actorOf = (k: KeyRecord): Actor => ({
@@ -189,6 +192,7 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
   }
 
   async function fail(request: FastifyRequest, reason: string, detail: string, key?: KeyRecord): Promise<never> {
+    deps.metrics?.authFailure(reason);
     await deps.audit.append(deps.db, {
       tenantId: key?.tenantId ?? null,
       eventType: "auth.failed",
