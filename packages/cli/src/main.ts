@@ -1,5 +1,8 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { registerAgent } from "./commands/agent.js";
+import { registerAlerts } from "./commands/alerts.js";
+import { registerAudit } from "./commands/audit.js";
 import { registerAuthz } from "./commands/authz.js";
 import { registerBindings } from "./commands/bindings.js";
 import { registerDiff } from "./commands/diff.js";
@@ -15,6 +18,7 @@ import { registerLs } from "./commands/ls.js";
 import { registerRm } from "./commands/rm.js";
 import { registerRoles } from "./commands/roles.js";
 import { registerRollback } from "./commands/rollback.js";
+import { registerRun } from "./commands/run.js";
 import { registerSchema } from "./commands/schema.js";
 import { registerServe } from "./commands/serve.js";
 import { registerSet } from "./commands/set.js";
@@ -63,6 +67,8 @@ export function buildProgram(): Command {
   registerRollback(program);
   registerDiff(program);
   registerExport(program);
+  registerRun(program);
+  registerAgent(program);
   registerImport(program);
   registerEnv(program);
   registerSchema(program);
@@ -73,6 +79,8 @@ export function buildProgram(): Command {
   registerUsers(program);
   registerTenants(program);
   registerAuthz(program);
+  registerAlerts(program);
+  registerAudit(program);
   return program;
 }
 

@@ -2,19 +2,33 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { ensureBuiltinAlertRules } from "./alerts/builtin.js";
+import { type Alerts, createAlerts } from "./alerts/index.js";
+import { type Checkpointer, createCheckpointer } from "./audit/checkpoints.js";
+import { createAuditHmac } from "./audit/hmac.js";
 import { createAuditLog } from "./audit/log.js";
+import { type AuditRetention, createAuditRetention } from "./audit/retention.js";
 import { createSequencer, type Sequencer } from "./audit/sequencer.js";
+import { createAuditKeys } from "./audit/signing.js";
 import { type Authenticator, createAuthenticator } from "./auth/authenticate.js";
 import { createApiKeyRepository } from "./auth/repository.js";
 import { createSessionTokens } from "./auth/session-tokens.js";
 import { type CairnAuthorizer, createAuthorizer } from "./authz/authorizer.js";
 import { ensureBuiltinRoles } from "./authz/builtin.js";
 import { type BootstrapResult, bootstrap } from "./bootstrap.js";
+import { createHeadCache } from "./cache/heads.js";
+import { createValueCache } from "./cache/values.js";
 import { loadMasterKey, localKekProvider } from "./crypto/kek.js";
 import { createKeyring } from "./crypto/keyring.js";
 import { migrate, openStore, type Store } from "./db/database.js";
+import { alertRoutes } from "./domains/alerts/routes.js";
+import { createAuditRepository } from "./domains/audit/repository.js";
+import { auditRoutes } from "./domains/audit/routes.js";
+import { createAuditService } from "./domains/audit/service.js";
+import { auditRetentionRoutes } from "./domains/audit-retention/routes.js";
 import { createConfigRepository } from "./domains/configs/repository.js";
 import { configRoutes } from "./domains/configs/routes.js";
+import type { ResolvedConfig } from "./domains/configs/schemas.js";
 import { createConfigService } from "./domains/configs/service.js";
 import { createEnvironmentRepository } from "./domains/environments/repository.js";
 import { environmentRoutes } from "./domains/environments/routes.js";
@@ -38,13 +52,19 @@ import { createTenantService } from "./domains/tenants/service.js";
 import { createUserRepository } from "./domains/users/repository.js";
 import { userRoutes } from "./domains/users/routes.js";
 import { createUserService } from "./domains/users/service.js";
+import { createWatchRepository } from "./domains/watch/repository.js";
+import { watchRoutes } from "./domains/watch/routes.js";
+import { createWatchService, type WatchService } from "./domains/watch/service.js";
 import { createEventBus, type EventBus } from "./events/bus.js";
 import { closeRedis, connectRedis, type Log } from "./events/redis.js";
+import { registerMetricsRoute } from "./http/metrics.js";
 import { registerOpsRoutes } from "./http/ops.js";
 import { registerProblemHandler } from "./http/problem.js";
 import { newId } from "./ids.js";
+import { createMetrics, type Metrics } from "./metrics.js";
 import { createRateLimiter, type RateLimiter } from "./ratelimit/limiter.js";
 import type { Settings } from "./settings.js";
+import { createWatchHub } from "./watch/hub.js";
 
 export interface CairnApp {
   app: FastifyInstance;
@@ -62,6 +82,16 @@ export interface CairnApp {
   keys: KeyService;
   /** Orders committed audit events into the Merkle logs and numbers config changes for watchers. */
   sequencer: Sequencer;
+  /** Signs audit checkpoints (every CAIRN_AUDIT_CHECKPOINT_EVENTS events or _SECONDS); `checkpointNow(logId)`. */
+  checkpointer: Checkpointer;
+  /** Audit retention: month partitions ahead, archives of old ones (`run()`, `archived(logId)`). */
+  retention: AuditRetention;
+  /** Alert rules, channels, the evaluator and the delivery outbox (`alerts.evaluator.flush()`, `alerts.outbox.flush()`). */
+  alerts: Alerts;
+  /** Prometheus metrics of this app (GET /metrics): see the top of src/metrics.ts for what to call. */
+  metrics: Metrics;
+  /** Watch streams (GET /watch): `compact()` trims config_changes to CAIRN_WATCH_RETENTION; `stats()`. */
+  watch: WatchService;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -81,20 +111,42 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
   try {
     await migrate(store.db);
     const db = store.db;
-    const audit = createAuditLog();
-    const apiKeys = createApiKeyRepository(db);
     const kek = localKekProvider(master.key);
-    const tenantInitializers = [ensureBuiltinRoles];
+    const auditHmac = createAuditHmac({ kek });
+    const audit = createAuditLog({ hmac: auditHmac });
+    const metrics = createMetrics();
+    const apiKeys = createApiKeyRepository(db);
+    const tenantInitializers = [ensureBuiltinRoles, ensureBuiltinAlertRules];
     const boot = await bootstrap({ db, audit, initializers: tenantInitializers, adminKey: settings.bootstrapAdminKey });
     const redis = settings.redisUrl ? await connectRedis(settings.redisUrl, log) : undefined;
     if (redis) stops.push(() => closeRedis(redis));
     const bus = await createEventBus(settings, { log, redis });
     stops.push(() => bus.close());
     const rateLimiter = createRateLimiter(settings, redis, { log });
-    const sequencer = createSequencer({ db, bus, log });
+    const sequencer = createSequencer({
+      db,
+      bus,
+      log,
+      onBatch: ({ oldestCommittedAt }) => {
+        if (oldestCommittedAt) metrics.auditAppendLag(Math.max(0, (Date.now() - oldestCommittedAt.getTime()) / 1000));
+      },
+    });
     sequencer.start();
+    // An event recorded: into the log (and a config change to its watchers) within milliseconds.
+    audit.onAppend(sequencer.kick);
     // Before the bus closes (stops run in reverse), so the last batch is still announced.
     stops.push(() => sequencer.stop());
+    const auditKeys = createAuditKeys({ kek, originHost: settings.auditOriginHost });
+    const checkpointer = createCheckpointer({
+      db,
+      keys: auditKeys,
+      bus,
+      everyEvents: settings.auditCheckpointEvents,
+      everySeconds: settings.auditCheckpointSeconds,
+      log,
+    });
+    checkpointer.start();
+    stops.push(() => checkpointer.stop());
 
     const authorizer = createAuthorizer({ db, audit, bus });
     stops.push(async () => authorizer.close());
@@ -104,7 +156,27 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
     const keyring = createKeyring({ db, kek });
     const namespaces = createNamespaceService({ db, repo: createNamespaceRepository(), keyring });
     const environments = createEnvironmentService({ db, repo: createEnvironmentRepository(db), audit });
+    const watchRepo = createWatchRepository(db);
+    const watch = createWatchService({
+      repo: watchRepo,
+      hub: createWatchHub({ repo: watchRepo, bus, log }),
+      environments,
+      authorizer,
+      bus,
+      retention: settings.watchRetention,
+      heartbeatSeconds: settings.watchHeartbeatSeconds,
+      maxBufferBytes: settings.watchMaxBufferBytes,
+      log,
+      metrics,
+    });
+    watch.start();
+    stops.push(async () => watch.close());
     const keySchemas = createKeySchemaService({ db, repo: createKeySchemaRepository(db), namespaces, audit });
+    const values =
+      settings.cacheMegabytes > 0
+        ? createValueCache<ResolvedConfig>({ maxBytes: settings.cacheMegabytes * 1024 * 1024, bus, counters: metrics.caches })
+        : undefined;
+    if (values) stops.push(async () => values.close());
     const configs = createConfigService({
       db,
       repo: createConfigRepository(db),
@@ -115,6 +187,9 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
       audit,
       authz: authorizer,
       maxValueBytes: settings.maxValueBytes,
+      values,
+      heads: redis ? createHeadCache(redis, { log, counters: metrics.caches }) : undefined,
+      metrics,
     });
     const sessionTokens = createSessionTokens({ db, kek });
     const userRepo = createUserRepository(db);
@@ -141,11 +216,37 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
       usageFlushSeconds: settings.usageFlushSeconds,
       onExpired: (keyId) => keys.expiredSeen(keyId),
       log,
+      metrics,
     });
     stops.push(() => authenticator.close());
     const keys = createKeyService({ db, repo: createKeyRepository(), audit, bus, verifier: authenticator, log });
     keys.start();
     stops.push(() => keys.close());
+    const alerts = createAlerts({ db, kek, audit, bus, log, settings });
+    alerts.start();
+    stops.push(() => alerts.stop());
+    const retention = createAuditRetention({
+      db,
+      kind: store.kind,
+      repo: createAuditRepository(db),
+      keys: auditKeys,
+      checkpointer,
+      audit,
+      retentionDays: settings.auditRetentionDays,
+      archiveDir: settings.auditArchiveDir,
+      log,
+    });
+    retention.start();
+    stops.push(() => retention.stop());
+    const auditService = createAuditService({
+      db,
+      repo: createAuditRepository(db),
+      keys: auditKeys,
+      checkpointer,
+      hmac: auditHmac,
+      audit,
+      retention,
+    });
 
     const app = Fastify({
       logger: {
@@ -172,11 +273,8 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
       done();
     });
     appLog = app.log;
-    // A change was (probably) recorded: get its audit event into the log and its watchers informed now,
-    // not at the next poll. Reads don't append (but refusals do: they are audited).
     app.addHook("onResponse", (request, reply, done) => {
-      if (request.method !== "GET" && request.method !== "HEAD") sequencer.kick();
-      else if (reply.statusCode === 401 || reply.statusCode === 403 || reply.statusCode === 429) sequencer.kick();
+      metrics.observeRequest(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode, reply.elapsedTime);
       done();
     });
     app.addHook("onClose", async () => {
@@ -201,6 +299,7 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
     await app.register(swaggerUi, { routePrefix: "/docs" });
     registerProblemHandler(app);
     registerOpsRoutes(app, store);
+    await registerMetricsRoute(app, metrics, { metricsToken: settings.metricsToken, tracing: settings.otlpEndpoint !== undefined });
 
     // How a caller gets a session token: the only /api/v1 routes without a bearer token.
     await app.register(publicSessionRoutes(sessions), { prefix: "/api/v1" });
@@ -217,6 +316,10 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
         await api.register(userRoutes(users, authorizer));
         await api.register(sessionRoutes(sessions));
         await api.register(tenantRoutes(tenants));
+        await api.register(alertRoutes(alerts.service, authorizer));
+        await api.register(watchRoutes(watch));
+        await api.register(auditRoutes(auditService, authorizer));
+        await api.register(auditRetentionRoutes(retention));
       },
       { prefix: "/api/v1" },
     );
@@ -232,6 +335,11 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
       authenticator,
       keys,
       sequencer,
+      checkpointer,
+      retention,
+      alerts,
+      metrics,
+      watch,
     };
   } catch (e) {
     for (const stop of stops.reverse()) await stop().catch(() => {});

@@ -1,6 +1,37 @@
 /** The wire shapes, as types only, for the SDK and CLI: derived from the same TypeBox schemas the routes use. */
 export type { Action, Conditions, Resource, Rule } from "./authz/types.js";
 export type {
+  AlertChannel,
+  AlertChannelList,
+  AlertQuery,
+  AlertRule,
+  AlertRuleList,
+  ChannelTestResult,
+  CreateChannelBody,
+  CreateRuleBody,
+  Delivery,
+  DeliveryList,
+  DeliveryQuery,
+  FiredAlert,
+  FiredAlertList,
+  RuleFilter,
+  SeverityTable,
+  UpdateChannelBody,
+  UpdateRuleBody,
+} from "./domains/alerts/schemas.js";
+export type {
+  AuditCheckpoint,
+  AuditCheckpointList,
+  AuditEvent,
+  AuditEventList,
+  AuditPublicKey,
+  ConsistencyProof,
+  HashResult as AuditHashResult,
+  InclusionProof,
+  ListAuditQuery,
+} from "./domains/audit/schemas.js";
+export type { RetentionRun as AuditRetentionRun } from "./domains/audit-retention/schemas.js";
+export type {
   BulkBody,
   BulkOperation,
   BulkResult,
@@ -46,5 +77,6 @@ export type {
 export type { LoginBody, TokenPair, WhoAmI } from "./domains/sessions/schemas.js";
 export type { CreatedTenant, CreateTenant, Tenant } from "./domains/tenants/schemas.js";
 export type { CreateUser, User } from "./domains/users/schemas.js";
+export type { WatchChange, WatchPosition, WatchQuery, WatchReconnect, WatchResync } from "./domains/watch/schemas.js";
 export type { ErrorCode } from "./errors.js";
 export type { Problem } from "./http/problem.js";

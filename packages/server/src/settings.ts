@@ -24,10 +24,44 @@ export interface Settings {
   databasePoolSize: number;
   /** Seconds a verified API key stays in the in-process cache. */
   keyCacheSeconds: number;
+  /** Megabytes of resolved config reads kept in memory per process (`CAIRN_CACHE_MB`; 0 = no L1 cache). */
+  cacheMegabytes: number;
   /** Seconds between flushes of API key usage counters (last used, counts per hour) to the database. */
   usageFlushSeconds: number;
   /** The default per-key rate limit of a tenant without its own (`CAIRN_DEFAULT_RATE_LIMIT=<limit>/<seconds>`); unset = unlimited. */
   defaultRateLimit?: { limit: number; windowSeconds: number };
+  /** Audit: sign a checkpoint once a log has grown by this many events (`CAIRN_AUDIT_CHECKPOINT_EVENTS`). */
+  auditCheckpointEvents: number;
+  /** Audit: …or once its last checkpoint is this many seconds old and it grew at all (`CAIRN_AUDIT_CHECKPOINT_SECONDS`). */
+  auditCheckpointSeconds: number;
+  /** Audit: host part of each log's origin, `<host>/cairn/audit/<tenant>` (`CAIRN_AUDIT_ORIGIN_HOST`); fixed per log once its key exists. */
+  auditOriginHost: string;
+  /** Audit retention: archive and drop month partitions older than this many days (`CAIRN_AUDIT_RETENTION_DAYS`); unset = keep forever. */
+  auditRetentionDays?: number;
+  /** Audit retention: where archives (gzip NDJSON) are written (`CAIRN_AUDIT_ARCHIVE_DIR`, default `<data dir>/audit-archive`). */
+  auditArchiveDir: string;
+  /** Alerts: deliver to webhook/Slack targets in private, loopback or link-local ranges (`CAIRN_ALERTS_ALLOW_PRIVATE_TARGETS`). */
+  alertsAllowPrivateTargets: boolean;
+  /** Alerts: ms between the evaluator's and the outbox worker's polls (`CAIRN_ALERTS_POLL_MS`). */
+  alertsPollMs: number;
+  /** Alerts: delivery attempts before a delivery is dead (`CAIRN_ALERTS_MAX_ATTEMPTS`). */
+  alertsMaxAttempts: number;
+  /** Alerts: first retry delay in ms, doubled per attempt, with jitter (`CAIRN_ALERTS_RETRY_BASE_MS`). */
+  alertsRetryBaseMs: number;
+  /** Alerts: the longest retry delay in ms (`CAIRN_ALERTS_RETRY_MAX_MS`). */
+  alertsRetryMaxMs: number;
+  /** Alerts: ms one delivery attempt may take (`CAIRN_ALERTS_TIMEOUT_MS`). */
+  alertsTimeoutMs: number;
+  /** Watch: config change revisions kept per tenant for resuming (`CAIRN_WATCH_RETENTION`); older → 410. */
+  watchRetention: number;
+  /** Watch: seconds between heartbeats on an idle stream (`CAIRN_WATCH_HEARTBEAT_SECONDS`). */
+  watchHeartbeatSeconds: number;
+  /** Watch: bytes a stream may have unsent before the slow client is dropped (`CAIRN_WATCH_MAX_BUFFER_BYTES`). */
+  watchMaxBufferBytes: number;
+  /** `CAIRN_METRICS_TOKEN`: when set, GET /metrics needs `Authorization: Bearer <it>`; unset = open, like /health. */
+  metricsToken?: string;
+  /** OTLP endpoint for traces (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`); unset = no tracing. */
+  otlpEndpoint?: string;
 }
 
 export type SettingsOverrides = Partial<Settings>;
@@ -61,6 +95,24 @@ function rateLimit(env: NodeJS.ProcessEnv, name: string): Settings["defaultRateL
   return { limit, windowSeconds };
 }
 
+/** `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off` (any case); unset or empty → `fallback`. */
+function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = str(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (["true", "1", "yes", "on"].includes(raw)) return true;
+  if (["false", "0", "no", "off"].includes(raw)) return false;
+  throw new SettingsError(`${name} must be true or false, got "${raw}"`);
+}
+
+/** A schema-less host (optionally with a path) for audit origins: no spaces, no '+', as signed notes require. */
+function auditOriginHost(env: NodeJS.ProcessEnv): string {
+  const raw = str(env, "CAIRN_AUDIT_ORIGIN_HOST") ?? "cairn.local";
+  if (!/^[A-Za-z0-9][A-Za-z0-9.:_~/-]{0,199}$/.test(raw) || raw.endsWith("/")) {
+    throw new SettingsError(`CAIRN_AUDIT_ORIGIN_HOST must be a host name like audit.example.com (no scheme, spaces or '+'), got "${raw}"`);
+  }
+  return raw;
+}
+
 function str(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === "" ? undefined : v.trim();
@@ -87,13 +139,34 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Se
     logLevel,
     databasePoolSize: int(env, "CAIRN_DATABASE_POOL_SIZE", 20, 1, 1000),
     keyCacheSeconds: int(env, "CAIRN_KEY_CACHE_SECONDS", 10, 0, 3600),
+    cacheMegabytes: int(env, "CAIRN_CACHE_MB", 64, 0, 65536),
     usageFlushSeconds: int(env, "CAIRN_USAGE_FLUSH_SECONDS", 5, 1, 3600),
     defaultRateLimit: rateLimit(env, "CAIRN_DEFAULT_RATE_LIMIT"),
+    auditCheckpointEvents: int(env, "CAIRN_AUDIT_CHECKPOINT_EVENTS", 1000, 1, 10_000_000),
+    auditCheckpointSeconds: int(env, "CAIRN_AUDIT_CHECKPOINT_SECONDS", 60, 1, 86_400),
+    auditOriginHost: auditOriginHost(env),
+    auditRetentionDays:
+      str(env, "CAIRN_AUDIT_RETENTION_DAYS") === undefined ? undefined : int(env, "CAIRN_AUDIT_RETENTION_DAYS", 0, 1, 36_500),
+    auditArchiveDir: str(env, "CAIRN_AUDIT_ARCHIVE_DIR") ?? "",
+    metricsToken: str(env, "CAIRN_METRICS_TOKEN"),
+    otlpEndpoint: /^true$/i.test(str(env, "OTEL_SDK_DISABLED") ?? "")
+      ? undefined
+      : (str(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") ?? str(env, "OTEL_EXPORTER_OTLP_ENDPOINT")),
+    alertsAllowPrivateTargets: bool(env, "CAIRN_ALERTS_ALLOW_PRIVATE_TARGETS", false),
+    alertsPollMs: int(env, "CAIRN_ALERTS_POLL_MS", 1000, 10, 3_600_000),
+    alertsMaxAttempts: int(env, "CAIRN_ALERTS_MAX_ATTEMPTS", 20, 1, 1000),
+    alertsRetryBaseMs: int(env, "CAIRN_ALERTS_RETRY_BASE_MS", 5000, 1, 86_400_000),
+    alertsRetryMaxMs: int(env, "CAIRN_ALERTS_RETRY_MAX_MS", 3_600_000, 1, 7 * 86_400_000),
+    alertsTimeoutMs: int(env, "CAIRN_ALERTS_TIMEOUT_MS", 10_000, 100, 300_000),
+    watchRetention: int(env, "CAIRN_WATCH_RETENTION", 100_000, 1, 1_000_000_000),
+    watchHeartbeatSeconds: int(env, "CAIRN_WATCH_HEARTBEAT_SECONDS", 15, 1, 3600),
+    watchMaxBufferBytes: int(env, "CAIRN_WATCH_MAX_BUFFER_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
   };
   for (const [k, v] of Object.entries(overrides)) {
     if (v !== undefined) (settings as unknown as Record<string, unknown>)[k] = v;
   }
   settings.dataDir = path.resolve(settings.dataDir);
+  settings.auditArchiveDir = path.resolve(settings.auditArchiveDir || path.join(settings.dataDir, "audit-archive"));
   if (settings.masterKeyFile) settings.masterKeyFile = path.resolve(settings.masterKeyFile);
   return settings;
 }

@@ -7,6 +7,9 @@ import { SettingsError } from "../settings.js";
 import * as m0001 from "./migrations/0001_init.js";
 import * as m0002 from "./migrations/0002_identity.js";
 import * as m0003 from "./migrations/0003_audit_log.js";
+import * as m0004 from "./migrations/0004_audit_checkpoints.js";
+import * as m0005 from "./migrations/0005_alerts.js";
+import * as m0006 from "./migrations/0006_audit_partitions.js";
 import type { Database } from "./types.js";
 
 export type Db = Kysely<Database>;
@@ -24,7 +27,14 @@ export interface Store {
 // int8 (bigserial) as string, never as a lossy number.
 pg.types.setTypeParser(20, (v) => v);
 
-const migrations: Record<string, Migration> = { "0001_init": m0001, "0002_identity": m0002, "0003_audit_log": m0003 };
+const migrations: Record<string, Migration> = {
+  "0001_init": m0001,
+  "0002_identity": m0002,
+  "0003_audit_log": m0003,
+  "0004_audit_checkpoints": m0004,
+  "0005_alerts": m0005,
+  "0006_audit_partitions": m0006,
+};
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
@@ -37,6 +47,9 @@ export async function openStore(settings: Settings): Promise<Store> {
     });
     // An idle client losing its server must not crash the process; the next query reports it.
     pool.on("error", () => {});
+    // Nor a checked-out client losing it (a terminated backend between two queries of a transaction):
+    // without a listener its "error" event would be an uncaught exception; the next query fails instead.
+    pool.on("connect", (client) => client.on("error", () => {}));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return {
       db,

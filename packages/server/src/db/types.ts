@@ -230,6 +230,138 @@ export interface ConfigChangesTable {
   at: Timestamp;
 }
 
+/** The Ed25519 key that signs one audit log's checkpoints; its 32-byte seed sealed by the KEK. */
+export interface AuditSigningKeysTable {
+  log_id: string;
+  /** The key name of its signatures: the log's origin (`<host>/cairn/audit/<tenant>`). */
+  key_name: string;
+  public_key: Uint8Array;
+  private_sealed: Buffer;
+  kek_provider: string;
+  created_at: Timestamp;
+}
+
+/** A signed checkpoint (C2SP tlog-checkpoint in a signed note) of one log at one size. */
+export interface AuditCheckpointsTable {
+  log_id: string;
+  tree_size: ColumnType<string, string | number, never>;
+  root: Uint8Array;
+  note: string;
+  created_at: Timestamp;
+}
+
+/** Retention's archive files (migration 0006): per log, leaves [start_index, end_index), contiguous from 0. */
+export interface AuditArchivesTable {
+  log_id: string;
+  start_index: string;
+  end_index: string;
+  /** `YYYY-MM`: the month partition whose archiving wrote it. */
+  month: string;
+  partition_name: string;
+  /** Absolute path of the gzip NDJSON archive. */
+  file: string;
+  sha256: string;
+  bytes: string;
+  created_at: Timestamp;
+}
+
+/** A tenant's key for HMACs of values mentioned by audit events; sealed by the KEK. */
+export interface AuditHmacKeysTable {
+  tenant_id: string;
+  key_sealed: Buffer;
+  kek_provider: string;
+  created_at: Timestamp;
+}
+
+export interface AlertChannelsTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  type: "slack" | "email" | "webhook";
+  enabled: Generated<boolean>;
+  /** Settings that are not secret (SMTP host, recipients, the target's host name for display). */
+  config: Json<Record<string, unknown>>;
+  /** Names of the secret settings held in `secrets_sealed` (never their values). */
+  secret_fields: Json<string[]>;
+  kek_provider: string;
+  /** The channel's data key, wrapped by the KEK provider. */
+  wrapped_key: Buffer;
+  /** AES-256-GCM of the JSON of the secret settings (webhook URL, HMAC secret, SMTP password). */
+  secrets_sealed: Buffer;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  created_by: string | null;
+}
+
+export interface AlertRulesTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  /** The built-in rule this row is (`auth-failures`, …); null for rules people made. */
+  builtin: string | null;
+  description: string | null;
+  enabled: Generated<boolean>;
+  events: Json<string[]>;
+  match: Json<unknown[]>;
+  min_severity: string;
+  severity: string | null;
+  threshold_count: number;
+  window_seconds: number;
+  group_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  created_by: string | null;
+}
+
+export interface AlertRuleChannelsTable {
+  rule_id: string;
+  channel_id: string;
+}
+
+export interface AlertCursorsTable {
+  log_id: string;
+  next_index: ColumnType<string, string, string>;
+  updated_at: Timestamp;
+}
+
+export interface AlertWindowsTable {
+  rule_id: string;
+  group_key: string;
+  state: Json<Record<string, unknown>>;
+  updated_at: Timestamp;
+}
+
+export interface AlertsTable {
+  id: string;
+  tenant_id: string;
+  rule_id: string;
+  rule_name: string;
+  severity: string;
+  group_key: string | null;
+  event_count: number;
+  first_event_at: Timestamp;
+  last_event_at: Timestamp;
+  fired_at: Timestamp;
+  document: Json<Record<string, unknown>>;
+}
+
+export interface AlertDeliveriesTable {
+  id: string;
+  tenant_id: string;
+  alert_id: string;
+  channel_id: string;
+  channel_type: string;
+  status: Generated<"pending" | "delivered" | "dead" | "cancelled">;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  locked_until: Date | null;
+  last_error: string | null;
+  last_attempt_at: Date | null;
+  delivered_at: Date | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -240,8 +372,19 @@ export interface Database {
   config_versions: ConfigVersionsTable;
   schemas: SchemasTable;
   audit_events: AuditEventsTable;
+  alert_channels: AlertChannelsTable;
+  alert_rules: AlertRulesTable;
+  alert_rule_channels: AlertRuleChannelsTable;
+  alert_cursors: AlertCursorsTable;
+  alert_windows: AlertWindowsTable;
+  alerts: AlertsTable;
+  alert_deliveries: AlertDeliveriesTable;
   audit_logs: AuditLogsTable;
   audit_tree_nodes: AuditTreeNodesTable;
+  audit_signing_keys: AuditSigningKeysTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  audit_hmac_keys: AuditHmacKeysTable;
+  audit_archives: AuditArchivesTable;
   config_changes: ConfigChangesTable;
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
