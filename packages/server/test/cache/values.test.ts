@@ -113,7 +113,14 @@ describe("L2 head cache in Redis", { skip: serverUrl && process.env.REDIS_URL ? 
     const hitsOf = (text: string) => Number(/cairn_cache_hits_total\{cache="heads"\} (\d+)/.exec(text)?.[1] ?? 0);
     assert.equal((await inject(b, a.adminKey, "GET", url("plain", "?environment=production"))).json.value, marker);
     const after = (await b.app.inject({ method: "GET", url: "/metrics" })).body;
-    assert.equal(hitsOf(after) - hitsOf(before), 1, `B's first read came from Redis: ${after.split("\n").filter((l) => l.includes("cache")).join("\n")}`);
+    assert.equal(
+      hitsOf(after) - hitsOf(before),
+      1,
+      `B's first read came from Redis: ${after
+        .split("\n")
+        .filter((l) => l.includes("cache"))
+        .join("\n")}`,
+    );
 
     let scanned = 0;
     for (const k of await redis.keys("cairn:heads:*")) {
