@@ -1,4 +1,5 @@
 import { sql } from "kysely";
+import { serialRunner } from "../background.js";
 import type { Conn, Db } from "../db/database.js";
 import { loadRuleDefinitions } from "../domains/alerts/repository.js";
 import type { EventBus } from "../events/bus.js";
@@ -91,12 +92,9 @@ export function createEvaluator(options: EvaluatorOptions) {
   const log = options.log ?? silentLog;
   const batchSize = options.batchSize ?? 500;
   let instanceTenant: string | undefined;
-  let running: Promise<void> | undefined;
-  let pending = false;
   let started = false;
   let closing = false;
   let timer: NodeJS.Timeout | undefined;
-  let failures = 0;
   const unsubscribe = options.bus?.subscribe(AUDIT_APPENDED, () => kick());
 
   async function tenantOf(conn: Conn, logId: string): Promise<string | undefined> {
@@ -264,27 +262,8 @@ export function createEvaluator(options: EvaluatorOptions) {
     }
   }
 
-  function run(): Promise<void> {
-    if (running) {
-      pending = true;
-      return running;
-    }
-    pending = false;
-    running = pass()
-      .then(() => {
-        failures = 0;
-      })
-      .catch((e: unknown) => {
-        failures += 1;
-        if (failures === 1 || failures % 100 === 0)
-          log.warn({ error: (e as Error).message, failures }, "alert evaluation failed; will retry");
-      })
-      .finally(() => {
-        running = undefined;
-        if (pending && !closing) void run();
-      });
-    return running;
-  }
+  const runner = serialRunner(pass, { log, what: "alert evaluation", stopped: () => closing });
+  const run = runner.run;
 
   function kick(): void {
     if (started && !closing) void run();
@@ -295,7 +274,7 @@ export function createEvaluator(options: EvaluatorOptions) {
     /** Evaluates everything sequenced so far (tests, shutdown). */
     async flush(): Promise<void> {
       await run();
-      while (running) await running;
+      await runner.idle();
     },
     start(): void {
       started = true;
@@ -307,7 +286,7 @@ export function createEvaluator(options: EvaluatorOptions) {
       closing = true;
       unsubscribe?.();
       if (timer) clearInterval(timer);
-      while (running) await running;
+      await runner.idle();
     },
   };
 }

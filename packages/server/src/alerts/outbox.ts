@@ -1,4 +1,5 @@
 import { sql } from "kysely";
+import { serialRunner } from "../background.js";
 import type { Db } from "../db/database.js";
 import type { Log } from "../events/redis.js";
 import { silentLog } from "../events/redis.js";
@@ -51,12 +52,9 @@ export function createOutbox(options: OutboxOptions) {
   const send = options.send ?? sendAlert;
   const concurrency = options.concurrency ?? 4;
   const leaseSeconds = Math.ceil((options.timeoutMs * 2) / 1000) + 30;
-  let running: Promise<void> | undefined;
-  let pending = false;
   let started = false;
   let closing = false;
   let timer: NodeJS.Timeout | undefined;
-  let failures = 0;
 
   async function claim(limit: number): Promise<Claimed[]> {
     const result = await sql<Claimed>`
@@ -152,26 +150,8 @@ export function createOutbox(options: OutboxOptions) {
     }
   }
 
-  function run(): Promise<void> {
-    if (running) {
-      pending = true;
-      return running;
-    }
-    pending = false;
-    running = drain()
-      .then(() => {
-        failures = 0;
-      })
-      .catch((e: unknown) => {
-        failures += 1;
-        if (failures === 1 || failures % 100 === 0) log.warn({ error: (e as Error).message, failures }, "alert outbox failed; will retry");
-      })
-      .finally(() => {
-        running = undefined;
-        if (pending && !closing) void run();
-      });
-    return running;
-  }
+  const runner = serialRunner(drain, { log, what: "alert outbox", stopped: () => closing });
+  const run = runner.run;
 
   return {
     /** Deliveries were queued: send them now rather than at the next poll. */
@@ -181,7 +161,7 @@ export function createOutbox(options: OutboxOptions) {
     /** Sends everything due now (tests). */
     async flush(): Promise<void> {
       await run();
-      while (running) await running;
+      await runner.idle();
     },
     start(): void {
       started = true;
@@ -192,7 +172,7 @@ export function createOutbox(options: OutboxOptions) {
     async stop(): Promise<void> {
       closing = true;
       if (timer) clearInterval(timer);
-      while (running) await running;
+      await runner.idle();
     },
   };
 }

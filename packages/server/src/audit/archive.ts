@@ -142,8 +142,11 @@ export async function archiveLines(deps: ArchiveDeps, range: ArchiveRange): Prom
   }
 }
 
-/** Checkpoint lines, each with its consistency proof from the one before it. */
-async function withConsistency(rows: CheckpointRow[], previous: number | undefined, read: NodeReader): Promise<ExportCheckpoint[]> {
+/**
+ * Checkpoint lines, each with its consistency proof from the one before it (`previous`, or the previous
+ * in the list); the proofs of a batch come from one read of the stored nodes. Shared with the export.
+ */
+export async function withConsistency(rows: CheckpointRow[], previous: number | undefined, read: NodeReader): Promise<ExportCheckpoint[]> {
   const sizes = rows.map((r) => Number(r.tree_size));
   const pairs: [number, number][] = [];
   sizes.forEach((size, i) => {

@@ -1,4 +1,5 @@
 import { sql } from "kysely";
+import { serialRunner } from "../background.js";
 import type { Conn, Db } from "../db/database.js";
 import type { EventBus } from "../events/bus.js";
 import { type Log, silentLog } from "../events/redis.js";
@@ -43,12 +44,9 @@ export function createCheckpointer(options: CheckpointerOptions) {
   const signed = new Map<string, number>();
   const tickMs = Math.min(options.everySeconds, 5) * 1000;
 
-  let running: Promise<void> | undefined;
-  let pending = false;
   let stopped = true;
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
-  let failures = 0;
 
   /** Signs the due logs (or `only` this one, whatever its age) inside a transaction holding the lock. */
   async function pass(only?: string): Promise<number> {
@@ -89,27 +87,8 @@ export function createCheckpointer(options: CheckpointerOptions) {
       .execute();
   }
 
-  function run(): Promise<void> {
-    if (running) {
-      pending = true;
-      return running;
-    }
-    pending = false;
-    running = pass()
-      .then(() => {
-        failures = 0;
-      })
-      .catch((e: unknown) => {
-        failures += 1;
-        if (failures === 1 || failures % 100 === 0)
-          log.warn({ error: (e as Error).message, failures }, "audit checkpointing failed; will retry");
-      })
-      .then(() => {
-        running = undefined;
-        if (pending && !stopped) void run();
-      });
-    return running;
-  }
+  const runner = serialRunner(async () => void (await pass()), { log, what: "audit checkpointing", stopped: () => stopped });
+  const run = runner.run;
 
   return {
     start(): void {
@@ -133,7 +112,7 @@ export function createCheckpointer(options: CheckpointerOptions) {
       stopped = true;
       unsubscribe?.();
       if (timer) clearInterval(timer);
-      while (running) await running;
+      await runner.idle();
     },
   };
 }

@@ -1,4 +1,5 @@
 import { sql } from "kysely";
+import { serialRunner } from "../background.js";
 import type { Conn, Db } from "../db/database.js";
 import type { EventBus } from "../events/bus.js";
 import type { Log } from "../events/redis.js";
@@ -69,11 +70,8 @@ export function createSequencer(options: SequencerOptions) {
   const coalesceMs = options.coalesceMs ?? 5;
   let scheduled: NodeJS.Timeout | undefined;
 
-  let pending = false;
-  let running: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
-  let failures = 0;
 
   async function sequenceBatch(): Promise<{ busy: boolean; events: number }> {
     const published: Array<() => Promise<void>> = [];
@@ -201,33 +199,13 @@ export function createSequencer(options: SequencerOptions) {
     }
   }
 
-  function run(): Promise<void> {
-    if (running) {
-      pending = true;
-      return running;
-    }
-    pending = false;
-    running = drain()
-      .then(() => {
-        failures = 0;
-      })
-      .catch((e: unknown) => {
-        failures += 1;
-        // Kept for the next kick or poll; nothing is lost, events wait in the table.
-        if (failures === 1 || failures % 100 === 0)
-          log.warn({ error: (e as Error).message, failures }, "audit sequencing failed; will retry");
-      })
-      .finally(() => {
-        running = undefined;
-        if (pending && !stopped) schedule();
-      });
-    return running;
-  }
+  const runner = serialRunner(drain, { log, what: "audit sequencing", stopped: () => stopped, again: () => schedule() });
+  const run = runner.run;
 
   function schedule(): void {
     if (stopped) return;
-    if (running) {
-      pending = true;
+    if (runner.busy) {
+      runner.later();
       return;
     }
     if (scheduled) return;
@@ -246,9 +224,9 @@ export function createSequencer(options: SequencerOptions) {
         clearTimeout(scheduled);
         scheduled = undefined;
       }
-      while (running) await running;
+      await runner.idle();
       await run();
-      while (running) await running;
+      await runner.idle();
     },
     start(): void {
       stopped = false;
@@ -260,7 +238,7 @@ export function createSequencer(options: SequencerOptions) {
       stopped = true;
       if (timer) clearInterval(timer);
       if (scheduled) clearTimeout(scheduled);
-      while (running) await running;
+      await runner.idle();
     },
   };
 }

@@ -1,10 +1,10 @@
+import { withConsistency } from "../../audit/archive.js";
 import type { Checkpointer } from "../../audit/checkpoints.js";
 import type { AuditHmac } from "../../audit/hmac.js";
 import type { AuditLog } from "../../audit/log.js";
 import {
   compactRangeNodes,
   consistencyProof,
-  consistencyProofs,
   frontierNodes,
   inclusionProof,
   type NodeReader,
@@ -277,26 +277,6 @@ export function createAuditService(deps: {
       return exportLines(logId, header, opening, tail, read);
     },
   };
-
-  /**
-   * Checkpoint lines, each with the consistency proof from the one before it (`previous`, or the previous
-   * in the list); the proofs of a batch come from one read of the stored nodes.
-   */
-  async function withConsistency(rows: CheckpointRow[], previous: number | undefined, read: NodeReader): Promise<ExportCheckpoint[]> {
-    const sizes = rows.map((r) => Number(r.tree_size));
-    const pairs: [number, number][] = [];
-    sizes.forEach((size, i) => {
-      const from = i === 0 ? previous : sizes[i - 1];
-      if (from !== undefined) pairs.push([from, size]);
-    });
-    const proofs = await consistencyProofs(pairs, read);
-    let p = 0;
-    return rows.map((row, i) => {
-      const from = i === 0 ? previous : sizes[i - 1];
-      const consistency = from === undefined ? undefined : { from, proof: (proofs[p++] as Buffer[]).map(b64) };
-      return { treeSize: sizes[i] as number, note: row.note, ...(consistency ? { consistency } : {}) };
-    });
-  }
 
   /**
    * The export's lines: header, the checkpoints up to its start, then page by page the committed leaf hashes,
