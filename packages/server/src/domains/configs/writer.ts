@@ -113,6 +113,8 @@ export function createConfigWriter(deps: {
     // Another writer changed (or created) the key between our read and our write: decide again on what is there now.
     const retry = () => {
       headCache.delete(cacheKey);
+      // A hot key: stop racing and queue behind the other writers on the row lock, as a transaction.
+      if (mode === "optimistic" && attempt >= 2) return deps.db.transaction().execute((t) => write(t, ctx, req, "locked"));
       if (attempt >= 20) throw new CairnError("conflict", `${req.ns.path}/${req.key} is changing too fast to write; retry`);
       return write(trx, ctx, req, mode, attempt + 1);
     };
