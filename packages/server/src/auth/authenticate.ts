@@ -262,7 +262,32 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
     return fail(request, "malformed", "that is not a Cairn API key (they look like cairn_<prefix>_<secret>)");
   }
 
+  /**
+   * The caller, decided without waiting when it can be: a cached, active, unexpired key with no rate limit
+   * and no quota (the common case of a service reading its config). Anything else — an unknown or expired
+   * key, a limit or quota to count, a session token, a failure to audit — returns undefined: use
+   * `authenticate`. Spares the hot path a promise chain per request.
+   */
+  function cachedContext(request: FastifyRequest): CallContext | undefined {
+    const header = request.headers.authorization;
+    if (!header || header.length < 14 || !header.startsWith("Bearer cairn_")) return undefined;
+    const token = header.slice(7).trim();
+    const parsed = parseApiKey(token);
+    if (!parsed) return undefined;
+    const hit = cache.get(parsed.hash.toString("base64"));
+    const now = Date.now();
+    if (!hit || hit.until <= now) return undefined;
+    const record = hit.record;
+    if (record.revokedAt !== null || record.hasQuota) return undefined;
+    if ((record.expiresAt !== null && now >= record.expiresAt) || (record.graceUntil !== null && now >= record.graceUntil))
+      return undefined;
+    if (record.rateLimit ?? record.tenantRateLimit ?? deps.defaultRateLimit) return undefined;
+    usage.record(record.id);
+    return { actor: actorOf(record), requestId: String(request.id), sourceIp: request.ip, userAgent: request.headers["user-agent"] };
+  }
+
   return {
+    cachedContext,
     /** The auth hook of every /api/v1 route. `reply` receives the RateLimit-* headers of a limited key. */
     async authenticate(request: FastifyRequest, reply?: FastifyReply): Promise<CallContext> {
       const actor = await verify(request, reply);
