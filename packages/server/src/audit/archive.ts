@@ -7,19 +7,12 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
 import type { Db } from "../db/database.js";
-import type { AuditRepository, CheckpointRow } from "../domains/audit/repository.js";
+import type { AuditRepository } from "../domains/audit/repository.js";
 import type { Checkpointer } from "./checkpoints.js";
-import { compactRangeNodes, consistencyProofs, frontierNodes, type NodeReader, type NodeRef, nodeKey } from "./proofs.js";
+import { b64, exportLines, storedHashes, withConsistency } from "./export-lines.js";
+import { compactRangeNodes, frontierNodes, type NodeReader } from "./proofs.js";
 import type { AuditKeys } from "./signing.js";
-import { canonicalJson, eventDocument } from "./tree.js";
-import {
-  AuditVerifier,
-  type AuditVerifyResult,
-  EXPORT_FORMAT,
-  type ExportCheckpoint,
-  type ExportHeader,
-  type ExportLine,
-} from "./verify.js";
+import { AuditVerifier, type AuditVerifyResult, EXPORT_FORMAT, type ExportHeader } from "./verify.js";
 
 /**
  * Archive files of audit retention. An archive holds the leaves [start, end) of one log in the export
@@ -33,11 +26,6 @@ import {
  *   and that checkpoint, whose signed root then covers the last events of the archive too
  *   end line
  */
-
-/** Events per page while writing (one query for the events, one for their leaf hashes). */
-const PAGE = 1000;
-
-const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 
 export interface ArchiveRange {
   logId: string;
@@ -76,12 +64,12 @@ export async function archiveLines(deps: ArchiveDeps, range: ArchiveRange): Prom
   }
   if (!closing) throw new Error(`log "${logId}" has no signed checkpoint at or after tree size ${end}`);
   const key = await keys.keyOf(db, logId);
-  const frontier = (await hashesOf(frontierNodes(start), read)).map(b64);
+  const frontier = (await storedHashes(frontierNodes(start), read)).map(b64);
   const before = start > 0 ? await repo.checkpoints(logId, 1, start) : [];
   const atStart = start > 0 ? await repo.checkpointsBetween(logId, start, start) : [];
   const opening = await withConsistency([...before, ...atStart], undefined, read);
   const closingSize = Number(closing.tree_size);
-  const tail = closingSize > end ? (await hashesOf(compactRangeNodes(end, closingSize), read)).map(b64) : undefined;
+  const tail = closingSize > end ? (await storedHashes(compactRangeNodes(end, closingSize), read)).map(b64) : undefined;
   const header: ExportHeader & { archive: Record<string, string> } = {
     format: EXPORT_FORMAT,
     origin: key.origin,
@@ -92,84 +80,8 @@ export async function archiveLines(deps: ArchiveDeps, range: ArchiveRange): Prom
     frontier,
     archive: { month: range.month, partition: range.partition, createdAt: new Date().toISOString() },
   };
-  return lines();
-
-  async function* lines(): AsyncGenerator<string> {
-    const line = (l: ExportLine) => `${JSON.stringify(l)}\n`;
-    yield `${JSON.stringify({ header })}\n`;
-    for (const checkpoint of opening) yield line({ checkpoint });
-    let previous = opening.at(-1)?.treeSize;
-    let events = 0;
-    for (let page = start; page < end; page += PAGE) {
-      const pageEnd = Math.min(page + PAGE, end);
-      const [leaves, rows, checkpointRows] = await Promise.all([
-        repo.leafHashes(logId, page, pageEnd),
-        repo.eventsByIndex(logId, page, pageEnd),
-        repo.checkpointsBetween(logId, page + 1, pageEnd),
-      ]);
-      if (rows.length !== pageEnd - page) {
-        throw new Error(`log "${logId}" has ${rows.length} of the ${pageEnd - page} events ${page}..${pageEnd - 1} in the database`);
-      }
-      const checkpoints = await withConsistency(checkpointRows, previous, read);
-      previous = checkpoints.at(-1)?.treeSize ?? previous;
-      let run: { start: number; hashes: string[] } | undefined;
-      for (let i = page; i <= pageEnd; i++) {
-        const h = i < pageEnd ? leaves.get(i) : undefined;
-        if (h) {
-          run ??= { start: i, hashes: [] };
-          run.hashes.push(b64(h));
-        } else if (run) {
-          yield line({ leaves: run });
-          run = undefined;
-        }
-      }
-      for (const row of rows) {
-        const index = Number(row.leaf_index);
-        while (checkpoints.length > 0 && (checkpoints[0] as ExportCheckpoint).treeSize <= index) {
-          yield line({ checkpoint: checkpoints.shift() as ExportCheckpoint });
-        }
-        yield `${canonicalJson(eventDocument(row, index))}\n`;
-        events++;
-      }
-      for (const checkpoint of checkpoints) yield line({ checkpoint });
-    }
-    if (tail) {
-      yield line({ tail: { treeSize: closingSize, hashes: tail } });
-      const [last] = await withConsistency([closing as CheckpointRow], previous, read);
-      yield line({ checkpoint: last as ExportCheckpoint });
-    }
-    yield line({ end: { events, treeSize: start + events } });
-  }
-}
-
-/**
- * Checkpoint lines, each with its consistency proof from the one before it (`previous`, or the previous
- * in the list); the proofs of a batch come from one read of the stored nodes. Shared with the export.
- */
-export async function withConsistency(rows: CheckpointRow[], previous: number | undefined, read: NodeReader): Promise<ExportCheckpoint[]> {
-  const sizes = rows.map((r) => Number(r.tree_size));
-  const pairs: [number, number][] = [];
-  sizes.forEach((size, i) => {
-    const from = i === 0 ? previous : sizes[i - 1];
-    if (from !== undefined) pairs.push([from, size]);
-  });
-  const proofs = await consistencyProofs(pairs, read);
-  let p = 0;
-  return rows.map((row, i) => {
-    const from = i === 0 ? previous : sizes[i - 1];
-    const consistency = from === undefined ? undefined : { from, proof: (proofs[p++] as Buffer[]).map(b64) };
-    return { treeSize: sizes[i] as number, note: row.note, ...(consistency ? { consistency } : {}) };
-  });
-}
-
-async function hashesOf(refs: NodeRef[], read: NodeReader): Promise<Buffer[]> {
-  if (refs.length === 0) return [];
-  const nodes = await read(refs);
-  return refs.map((r) => {
-    const h = nodes.get(nodeKey(r));
-    if (!h) throw new Error(`the log has no stored subtree ${nodeKey(r)}`);
-    return h;
-  });
+  const closingTail = tail ? { line: { treeSize: closingSize, hashes: tail }, checkpoint: closing } : undefined;
+  return exportLines({ repo, logId, header, opening, tail: closingTail, read, everyEvent: true });
 }
 
 /**

@@ -1,5 +1,5 @@
-import { withConsistency } from "../../audit/archive.js";
 import type { Checkpointer } from "../../audit/checkpoints.js";
+import { b64, exportLines, storedHashes, withConsistency } from "../../audit/export-lines.js";
 import type { AuditHmac } from "../../audit/hmac.js";
 import type { AuditLog } from "../../audit/log.js";
 import {
@@ -8,14 +8,13 @@ import {
   frontierNodes,
   inclusionProof,
   type NodeReader,
-  nodeKey,
   ProofError,
   treeRoot,
 } from "../../audit/proofs.js";
 import { type AuditRetention, exportAfterArchives } from "../../audit/retention.js";
 import type { AuditKeys } from "../../audit/signing.js";
-import { canonicalJson, eventDocument } from "../../audit/tree.js";
-import { EXPORT_FORMAT, type ExportCheckpoint, type ExportHeader, type ExportLine, type ExportTail } from "../../audit/verify.js";
+import { eventDocument } from "../../audit/tree.js";
+import { EXPORT_FORMAT } from "../../audit/verify.js";
 import type { CallContext } from "../../auth/actor.js";
 import type { Db } from "../../db/database.js";
 import { CairnError } from "../../errors.js";
@@ -35,10 +34,6 @@ import type {
   ListCheckpointsQuery,
 } from "./schemas.js";
 
-/** Events per page of the export (one query for the events, one for their committed leaf hashes). */
-const EXPORT_PAGE = 1000;
-
-const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 const bad = (path: string, message: string) => new CairnError("bad_request", message, { errors: [{ path, message }] });
 
 /**
@@ -246,7 +241,7 @@ export function createAuditService(deps: {
       const key = await deps.keys.keyOf(deps.db, logId);
       // Everything that can fail on bad state is read before the first byte goes out.
       const read = reader(logId);
-      const frontier = await proving(() => frontierHashes(start, read));
+      const frontier = (await proving(() => storedHashes(frontierNodes(start), read))).map(b64);
       // Checkpoints up to the start: the last one before it (its signature and the consistency of the next one
       // are checked) and the one at the start, if any. Later ones are read page by page as the stream goes.
       const before = start > 0 ? await repo.checkpoints(logId, 1, start) : [];
@@ -254,7 +249,15 @@ export function createAuditService(deps: {
       const opening = await proving(() => withConsistency([...before, ...atStart], undefined, read));
       // A slice that ends before the log does links to the next checkpoint through the subtrees in between.
       const next = end < size ? await repo.checkpointAfter(logId, end) : undefined;
-      const tail = next ? await proving(() => tailOf(end, next, read)) : undefined;
+      const tail = next
+        ? {
+            line: {
+              treeSize: Number(next.tree_size),
+              hashes: (await proving(() => storedHashes(compactRangeNodes(end, Number(next.tree_size)), read))).map(b64),
+            },
+            checkpoint: next,
+          }
+        : undefined;
       await deps.audit.append(deps.db, {
         tenantId: logId,
         eventType: "audit.export",
@@ -274,92 +277,9 @@ export function createAuditService(deps: {
         frontier,
         ...(archives?.archived ? { archived: archives.archived } : {}),
       };
-      return exportLines(logId, header, opening, tail, read);
+      return exportLines({ repo, logId, header, opening, tail, read });
     },
   };
-
-  /**
-   * The export's lines: header, the checkpoints up to its start, then page by page the committed leaf hashes,
-   * the events, and each checkpoint right after the event that completes its size; last, the end line.
-   */
-  async function* exportLines(
-    logId: string,
-    header: ExportHeader,
-    opening: ExportCheckpoint[],
-    tail: { line: ExportTail; checkpoint: CheckpointRow } | undefined,
-    read: NodeReader,
-  ): AsyncGenerator<string> {
-    const line = (l: ExportLine) => `${JSON.stringify(l)}\n`;
-    const { start, end } = header;
-    yield line({ header });
-    for (const checkpoint of opening) yield line({ checkpoint });
-    let previous = opening.at(-1)?.treeSize;
-    let events = 0;
-    for (let page = start; page < end; page += EXPORT_PAGE) {
-      const pageEnd = Math.min(page + EXPORT_PAGE, end);
-      const [leaves, rows, checkpointRows] = await Promise.all([
-        repo.leafHashes(logId, page, pageEnd),
-        repo.eventsByIndex(logId, page, pageEnd),
-        repo.checkpointsBetween(logId, page + 1, pageEnd),
-      ]);
-      const checkpoints = await withConsistency(checkpointRows, previous, read);
-      previous = checkpoints.at(-1)?.treeSize ?? previous;
-      // The committed leaf hashes, as runs of consecutive indexes.
-      let run: { start: number; hashes: string[] } | undefined;
-      for (let i = page; i <= pageEnd; i++) {
-        const h = i < pageEnd ? leaves.get(i) : undefined;
-        if (h) {
-          run ??= { start: i, hashes: [] };
-          run.hashes.push(b64(h));
-        } else if (run) {
-          yield line({ leaves: run });
-          run = undefined;
-        }
-      }
-      const checkpointsUpTo = function* (size: number) {
-        while (checkpoints.length > 0 && (checkpoints[0] as ExportCheckpoint).treeSize <= size) {
-          yield line({ checkpoint: checkpoints.shift() as ExportCheckpoint });
-        }
-      };
-      for (const row of rows) {
-        const index = Number(row.leaf_index);
-        yield* checkpointsUpTo(index);
-        // Exactly the bytes that were hashed into the log.
-        yield `${canonicalJson(eventDocument(row, index))}\n`;
-        events++;
-      }
-      yield* checkpointsUpTo(Number.MAX_SAFE_INTEGER);
-    }
-    if (tail) {
-      yield line({ tail: tail.line });
-      for (const checkpoint of await withConsistency([tail.checkpoint], previous, read)) yield line({ checkpoint });
-    }
-    yield line({ end: { events, treeSize: start + events } });
-  }
-
-  /** The subtrees from `end` to the next checkpoint's size (their canonical compact range). */
-  async function tailOf(end: number, next: CheckpointRow, read: NodeReader): Promise<{ line: ExportTail; checkpoint: CheckpointRow }> {
-    const treeSize = Number(next.tree_size);
-    const refs = compactRangeNodes(end, treeSize);
-    const nodes = await read(refs);
-    const hashes = refs.map((r) => {
-      const h = nodes.get(nodeKey(r));
-      if (!h) throw new ProofError(`the log has no stored subtree ${nodeKey(r)}`);
-      return b64(h);
-    });
-    return { line: { treeSize, hashes }, checkpoint: next };
-  }
-
-  async function frontierHashes(size: number, read: NodeReader): Promise<string[]> {
-    const refs = frontierNodes(size);
-    if (refs.length === 0) return [];
-    const nodes = await read(refs);
-    return refs.map((r) => {
-      const h = nodes.get(nodeKey(r));
-      if (!h) throw new ProofError(`the log has no stored subtree ${nodeKey(r)}`);
-      return b64(h);
-    });
-  }
 }
 
 export type AuditService = ReturnType<typeof createAuditService>;
