@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import { nodeHash, rootOf } from "./tree.js";
+import { Frontier, nodeHash, rootOf } from "./tree.js";
 
 /**
  * Merkle proofs of the audit log, RFC 6962 section 2.1.1 (inclusion) and 2.1.2 (consistency), generated
@@ -87,22 +87,9 @@ export function compactRangeNodes(a: number, b: number): NodeRef[] {
  * subtrees' hashes, largest first) with the perfect subtrees of `compactRangeNodes(size, …)` appended.
  */
 export function rootAfterAppending(size: number, frontier: Buffer[], appended: { level: number; hash: Buffer }[]): Buffer {
-  const stack: { level: number; hash: Buffer }[] = [];
-  let bits = 0;
-  while (2 ** (bits + 1) <= size) bits++;
-  let i = 0;
-  for (let level = bits; level >= 0 && size > 0; level--) {
-    if (Math.floor(size / 2 ** level) % 2 === 1) stack.push({ level, hash: frontier[i++] as Buffer });
-  }
-  for (const node of appended) {
-    let top = node;
-    while (stack.length > 0 && (stack[stack.length - 1] as { level: number }).level === top.level) {
-      const left = stack.pop() as { level: number; hash: Buffer };
-      top = { level: top.level + 1, hash: nodeHash(left.hash, top.hash) };
-    }
-    stack.push(top);
-  }
-  return rootOf(stack.map((n) => n.hash));
+  const tree = Frontier.restore(size, frontier);
+  for (const node of appended) tree.append(node.hash, node.level);
+  return tree.root();
 }
 
 /** A proof as ranges D[a:b] whose hashes are its elements, in order. */

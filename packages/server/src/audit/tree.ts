@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { sql } from "kysely";
+import { type Selectable, sql } from "kysely";
+import type { AuditEventsTable } from "../db/types.js";
 
 /**
  * The audit log as an RFC 6962 Merkle tree (section 2.1): leaf hash SHA-256(0x00 ‖ leaf), node hash
@@ -61,26 +62,14 @@ export function leafHash(doc: AuditEventDocument): Buffer {
   return leafHashOfBytes(Buffer.from(canonicalJson(doc), "utf8"));
 }
 
-/** What `AUDIT_DOCUMENT_COLUMNS` selects from audit_events. */
-export interface AuditDocumentRow {
-  seq: string;
-  id: string;
-  tenant_id: string | null;
+/**
+ * What `AUDIT_DOCUMENT_COLUMNS` selects from audit_events: the row, with its timestamp as the database
+ * formats it, and its metadata as the driver hands it over (parsed, or text).
+ */
+export type AuditDocumentRow = Omit<Selectable<AuditEventsTable>, "occurred_at" | "metadata"> & {
   timestamp: string;
-  event_type: string;
-  action: string;
-  result: "success" | "failure" | "denied";
-  actor_id: string | null;
-  actor_type: string | null;
-  resource_type: string | null;
-  resource_id: string | null;
-  namespace: string | null;
-  request_id: string | null;
-  source_ip: string | null;
-  user_agent: string | null;
   metadata: Record<string, unknown> | string;
-  leaf_index: string | null;
-}
+};
 
 /**
  * The select list for `AuditDocumentRow` (from `audit_events`). The timestamp is formatted by the database
@@ -132,13 +121,14 @@ export class Frontier {
     return new Frontier(0, []);
   }
 
-  static restore(size: number, hexHashes: string[]): Frontier {
+  /** The frontier of a tree of `size` leaves from its subtree hashes, largest first (hex, or bytes). */
+  static restore(size: number, hashes: (string | Buffer)[]): Frontier {
     let bits = 0;
     for (let n = size; n > 0; n = Math.floor(n / 2)) bits += n % 2;
-    if (bits !== hexHashes.length) throw new Error(`frontier of a ${size}-leaf tree needs ${bits} hashes, got ${hexHashes.length}`);
+    if (bits !== hashes.length) throw new Error(`frontier of a ${size}-leaf tree needs ${bits} hashes, got ${hashes.length}`);
     return new Frontier(
       size,
-      hexHashes.map((h) => Buffer.from(h, "hex")),
+      hashes.map((h) => (typeof h === "string" ? Buffer.from(h, "hex") : h)),
     );
   }
 
@@ -146,21 +136,25 @@ export class Frontier {
     return this.hashes.map((h) => h.toString("hex"));
   }
 
-  /** Appends one leaf hash; returns every subtree completed by it (the leaf itself included). */
-  append(leaf: Buffer): TreeNode[] {
-    const index = this.size;
-    const completed: TreeNode[] = [{ level: 0, idx: index, hash: leaf }];
-    let hash = leaf;
-    let level = 0;
-    // Each trailing 1-bit of the old size is a subtree of the same height to merge with.
-    for (let n = index; n % 2 === 1; n = Math.floor(n / 2)) {
+  /**
+   * Appends one leaf hash — or, with `level`, the hash of a perfect subtree of 2^level leaves starting at
+   * the current size (which must be a multiple of 2^level, as in a compact range). Returns every subtree
+   * completed by it (the appended one included).
+   */
+  append(hash: Buffer, level = 0): TreeNode[] {
+    const width = 2 ** level;
+    if (this.size % width !== 0) throw new Error(`a ${width}-leaf subtree cannot start at leaf ${this.size}`);
+    const first = this.size / width;
+    const completed: TreeNode[] = [{ level, idx: first, hash }];
+    // Each trailing 1-bit of the old size (at this height and above) is a subtree of the same height to merge with.
+    for (let n = first; n % 2 === 1; n = Math.floor(n / 2)) {
       const left = this.hashes.pop() as Buffer;
       hash = nodeHash(left, hash);
       level += 1;
-      completed.push({ level, idx: Math.floor(index / 2 ** level), hash });
+      completed.push({ level, idx: Math.floor(n / 2), hash });
     }
     this.hashes.push(hash);
-    this.size = index + 1;
+    this.size += width;
     return completed;
   }
 
