@@ -118,11 +118,27 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
     deps.bus?.onGap(dropAll),
   ];
 
+  /** The record of a key proven by its hash (base64: the cache key), if this replica has it cached and fresh. */
+  function cachedRecord(cacheKey: string): KeyRecord | undefined {
+    const hit = cache.get(cacheKey);
+    return hit && hit.until > Date.now() ? hit.record : undefined;
+  }
+  /** Past its expiry, or past the grace of its rotation. */
+  const pastUse = (record: KeyRecord, now: number) =>
+    (record.expiresAt !== null && now >= record.expiresAt) || (record.graceUntil !== null && now >= record.graceUntil);
+  const limitOf = (record: KeyRecord) => record.rateLimit ?? record.tenantRateLimit ?? deps.defaultRateLimit;
+  const contextOf = (request: FastifyRequest, actor: Actor): CallContext => ({
+    actor,
+    requestId: String(request.id),
+    sourceIp: request.ip,
+    userAgent: request.headers["user-agent"],
+  });
+
   /** The record of a key proven by its hash, from the cache or the database (one lookup per key at a time). */
   async function lookup(prefix: string, hash: Buffer): Promise<KeyRecord | undefined> {
     const cacheKey = hash.toString("base64");
-    const hit = cache.get(cacheKey);
-    if (hit && hit.until > Date.now()) return hit.record;
+    const hit = cachedRecord(cacheKey);
+    if (hit) return hit;
     let pending = loading.get(cacheKey);
     if (!pending) {
       const startEpoch = epoch;
@@ -168,14 +184,14 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
     });
     if (record.revokedAt !== null) return refuse("REVOKED");
     const now = Date.now();
-    if ((record.expiresAt !== null && now >= record.expiresAt) || (record.graceUntil !== null && now >= record.graceUntil)) {
+    if (pastUse(record, now)) {
       if (!record.expiryRecorded && deps.onExpired && !expiryReported.has(record.id)) {
         expiryReported.add(record.id);
         deps.onExpired(record.id);
       }
       return refuse("EXPIRED");
     }
-    const limit = record.rateLimit ?? record.tenantRateLimit ?? deps.defaultRateLimit;
+    const limit = limitOf(record);
     let ratelimit: RateLimitResult | undefined;
     if (limit) {
       ratelimit = await limiter.hit(`key:${record.limitKeyId}`, limit.limit, limit.windowSeconds);
@@ -274,24 +290,17 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
     const token = header.slice(7).trim();
     const parsed = parseApiKey(token);
     if (!parsed) return undefined;
-    const hit = cache.get(parsed.hash.toString("base64"));
-    const now = Date.now();
-    if (!hit || hit.until <= now) return undefined;
-    const record = hit.record;
-    if (record.revokedAt !== null || record.hasQuota) return undefined;
-    if ((record.expiresAt !== null && now >= record.expiresAt) || (record.graceUntil !== null && now >= record.graceUntil))
-      return undefined;
-    if (record.rateLimit ?? record.tenantRateLimit ?? deps.defaultRateLimit) return undefined;
+    const record = cachedRecord(parsed.hash.toString("base64"));
+    if (!record || record.revokedAt !== null || record.hasQuota || pastUse(record, Date.now()) || limitOf(record)) return undefined;
     usage.record(record.id);
-    return { actor: actorOf(record), requestId: String(request.id), sourceIp: request.ip, userAgent: request.headers["user-agent"] };
+    return contextOf(request, actorOf(record));
   }
 
   return {
     cachedContext,
     /** The auth hook of every /api/v1 route. `reply` receives the RateLimit-* headers of a limited key. */
     async authenticate(request: FastifyRequest, reply?: FastifyReply): Promise<CallContext> {
-      const actor = await verify(request, reply);
-      return { actor, requestId: String(request.id), sourceIp: request.ip, userAgent: request.headers["user-agent"] };
+      return contextOf(request, await verify(request, reply));
     },
     verifyKey,
     /** Drops a key from this replica's cache (others hear of it through `keys.changed`). */
