@@ -162,12 +162,6 @@ export function createValueCache<T>(options: { maxBytes: number; bus?: EventBus;
       await options.bus?.publish(CONFIGS_CHANGED, { tenantId, namespaceId, key, ...written, origin });
     },
 
-    clear,
-
-    get size(): { entries: number; bytes: number } {
-      return { entries: lru.size, bytes: lru.calculatedSize };
-    },
-
     close(): void {
       unsubscribe?.();
       unGap?.();

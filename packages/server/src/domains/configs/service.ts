@@ -167,13 +167,10 @@ export function createConfigService(deps: {
       return writeKey(ctx, address, { kind: "restore", fromVersion: toVersion }, false, { ...options, reason });
     },
 
-    async get(ctx: CallContext, address: ConfigAddress, options: { version?: number; reveal?: boolean } = {}): Promise<ResolvedConfig> {
-      return (await this.read(ctx, address, options, JSON.stringify)).entry;
-    },
-
     /**
-     * `get`, plus the response body serialised by `serialize`. Current values (not reveals of secrets, not
-     * past versions) come from the L1 cache when it has them.
+     * A value resolved along the environment chain (or one version), with the response body serialised by
+     * `serialize`. Current values (not reveals of secrets, not past versions) come from the L1 cache when
+     * it has them.
      */
     async read(
       ctx: CallContext,
