@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { Authorizer } from "../../authz/types.js";
 import { ctxOf } from "../../http/context.js";
 import { problemResponses } from "../../http/problem.js";
-import { CreateEnvironment, Environment, EnvironmentList } from "./schemas.js";
+import { CreateEnvironment, Environment, EnvironmentList, EnvironmentParams, UpdateEnvironment } from "./schemas.js";
 import type { EnvironmentService } from "./service.js";
 
 const tags = ["environments"];
@@ -33,6 +33,23 @@ export const environmentRoutes =
         const ctx = ctxOf(request);
         await authz.require(ctx, { resource: "environments", action: "write" });
         return reply.code(201).send(await service.create(ctx, request.body));
+      },
+    );
+    app.patch(
+      "/environments/:name",
+      {
+        schema: {
+          tags,
+          summary: "Change an environment's settings: requireApproval turns its writes into change requests",
+          params: EnvironmentParams,
+          body: UpdateEnvironment,
+          response: { 200: Environment, ...problemResponses },
+        },
+      },
+      async (request) => {
+        const ctx = ctxOf(request);
+        await authz.require(ctx, { resource: "environments", action: "admin" });
+        return service.update(ctx, request.params.name, request.body);
       },
     );
   };

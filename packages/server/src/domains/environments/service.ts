@@ -2,9 +2,13 @@ import type { AuditLog } from "../../audit/log.js";
 import type { CallContext } from "../../auth/actor.js";
 import type { Db } from "../../db/database.js";
 import { CairnError } from "../../errors.js";
+import type { EventBus } from "../../events/bus.js";
 import { checkEnvironmentName } from "../names.js";
 import type { EnvironmentRepository } from "./repository.js";
-import type { CreateEnvironment, Environment } from "./schemas.js";
+import type { CreateEnvironment, Environment, UpdateEnvironment } from "./schemas.js";
+
+/** Published when an environment's settings change, so every replica reloads the tenant's environments. */
+export const ENVIRONMENTS_CHANGED = "environments.changed";
 
 export const DEFAULT_ENVIRONMENTS: [string, string | null][] = [
   ["base", null],
@@ -17,6 +21,7 @@ interface EnvRecord {
   name: string;
   parent: string | null;
   createdAt: Date;
+  requireApproval: boolean;
 }
 
 /**
@@ -24,12 +29,25 @@ interface EnvRecord {
  * development, base. A parent is fixed at creation, so a resolved chain never changes and is cached
  * for good; an unknown name reloads from the database (another replica may have just created it).
  */
-export function createEnvironmentService(deps: { db: Db; repo: EnvironmentRepository; audit: AuditLog }) {
+export function createEnvironmentService(deps: {
+  db: Db;
+  repo: EnvironmentRepository;
+  audit: AuditLog;
+  /** Carries ENVIRONMENTS_CHANGED between replicas (a protected flag must not stay stale elsewhere). */
+  bus?: Pick<EventBus, "publish" | "subscribe">;
+}) {
   const cache = new Map<string, Map<string, EnvRecord>>();
+  deps.bus?.subscribe(ENVIRONMENTS_CHANGED, (payload) => {
+    const tenantId = (payload as { tenantId?: unknown })?.tenantId;
+    if (typeof tenantId === "string") cache.delete(tenantId);
+    else cache.clear();
+  });
 
   async function load(tenantId: string): Promise<Map<string, EnvRecord>> {
     const rows = await deps.repo.list(tenantId);
-    const map = new Map(rows.map((r) => [r.name, { name: r.name, parent: r.parent, createdAt: new Date(r.created_at) }]));
+    const map = new Map(
+      rows.map((r) => [r.name, { name: r.name, parent: r.parent, createdAt: new Date(r.created_at), requireApproval: r.require_approval }]),
+    );
     cache.set(tenantId, map);
     return map;
   }
@@ -55,6 +73,7 @@ export function createEnvironmentService(deps: { db: Db; repo: EnvironmentReposi
     name: e.name,
     parent: e.parent,
     chain: chainOf(envs, e.name),
+    requireApproval: e.requireApproval,
     createdAt: e.createdAt.toISOString(),
   });
 
@@ -65,6 +84,32 @@ export function createEnvironmentService(deps: { db: Db; repo: EnvironmentReposi
       const envs = await lookup(tenantId, name);
       if (!envs) throw new CairnError("not_found", `environment "${name}" does not exist; list them with GET /api/v1/environments`);
       return chainOf(envs, name);
+    },
+
+    /** Whether writes to `name` need approval (change requests); false for an unknown environment. */
+    async requiresApproval(tenantId: string, name: string): Promise<boolean> {
+      return (await lookup(tenantId, name))?.get(name)?.requireApproval ?? false;
+    },
+
+    async update(ctx: CallContext, name: string, input: UpdateEnvironment): Promise<Environment> {
+      const tenantId = ctx.actor.tenantId;
+      checkEnvironmentName(name, "name");
+      await deps.db.transaction().execute(async (trx) => {
+        const row = await deps.repo.setRequireApproval(trx, tenantId, name, input.requireApproval);
+        if (!row) throw new CairnError("not_found", `environment "${name}" does not exist; list them with GET /api/v1/environments`);
+        await deps.audit.append(trx, {
+          tenantId,
+          eventType: "environment.updated",
+          action: "update",
+          result: "success",
+          ctx,
+          resource: { type: "environment", id: name },
+          metadata: { requireApproval: input.requireApproval },
+        });
+      });
+      await deps.bus?.publish(ENVIRONMENTS_CHANGED, { tenantId });
+      const envs = await load(tenantId);
+      return view(envs, envs.get(name) as EnvRecord);
     },
 
     async list(tenantId: string): Promise<Environment[]> {
@@ -90,7 +135,7 @@ export function createEnvironmentService(deps: { db: Db; repo: EnvironmentReposi
         }
       }
       const row = await deps.db.transaction().execute(async (trx) => {
-        const inserted = await deps.repo.insert(trx, tenantId, name, parent);
+        const inserted = await deps.repo.insert(trx, tenantId, name, parent, input.requireApproval ?? false);
         if (!inserted) throw new CairnError("conflict", `environment "${name}" already exists`);
         await deps.audit.append(trx, {
           tenantId,
@@ -99,12 +144,12 @@ export function createEnvironmentService(deps: { db: Db; repo: EnvironmentReposi
           result: "success",
           ctx,
           resource: { type: "environment", id: name },
-          metadata: { parent },
+          metadata: { parent, ...(input.requireApproval ? { requireApproval: true } : {}) },
         });
         return inserted;
       });
       const envs = await load(tenantId);
-      return view(envs, { name: row.name, parent: row.parent, createdAt: new Date(row.created_at) });
+      return view(envs, { name: row.name, parent: row.parent, createdAt: new Date(row.created_at), requireApproval: row.require_approval });
     },
   };
 }
