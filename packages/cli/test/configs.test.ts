@@ -172,3 +172,24 @@ test("diff between versions, and between environments", async () => {
   const nothing = await run("diff", "diff/ns", "cfg");
   assert.equal(nothing.code, 2, "neither --from nor --env2 is a usage error");
 });
+
+test("set warns about a plain value that looks like a credential; get and ls --resolve follow references", async () => {
+  const leaked = await run("set", "refs/cli", "aws_key", "AKIAIOSFODNN7EXAMPLE");
+  assert.equal(leaked.code, 0, leaked.stderr);
+  assert.match(leaked.stderr, /warning: .*looks like an AWS access key id.*secret/);
+  assert.ok(!leaked.stderr.includes("AKIAIOSFODNN7EXAMPLE"), "the warning does not echo the value");
+
+  await run("set", "refs/cli", "password", "pw-cli-1", "--secret");
+  await run("set", "refs/cli", "host", "db.internal");
+  await run("set", "refs/cli", "dsn", "postgres://app:${ref:refs/cli/password}@${ref:refs/cli/host}/app");
+  assert.equal((await run("get", "refs/cli", "dsn")).stdout, "postgres://app:${ref:refs/cli/password}@${ref:refs/cli/host}/app\n");
+  assert.equal((await run("get", "refs/cli", "dsn", "--resolve")).stdout, "postgres://app:••••@db.internal/app\n");
+  assert.equal((await run("get", "refs/cli", "dsn", "--resolve", "--reveal")).stdout, "postgres://app:pw-cli-1@db.internal/app\n");
+  const list = JSON.parse((await run("ls", "refs/cli", "--resolve", "--json")).stdout);
+  assert.equal(list.items.find((i: { key: string }) => i.key === "dsn").value, "postgres://app:••••@db.internal/app");
+
+  await run("set", "refs/cli", "a", "${ref:refs/cli/b}");
+  const cycle = await run("set", "refs/cli", "b", "${ref:refs/cli/a}");
+  assert.notEqual(cycle.code, 0);
+  assert.match(cycle.stderr, /reference cycle: refs\/cli\/b → refs\/cli\/a → refs\/cli\/b/);
+});

@@ -38,7 +38,7 @@ import type {
 } from "@cairn/server/contract";
 import { AlertsApi } from "./alerts.js";
 import { LiveConfig, type LiveOptions } from "./live.js";
-import { type ClientOptions, Transport } from "./transport.js";
+import { type ClientOptions, type RequestSpec, Transport } from "./transport.js";
 import { type WatchOptions, WatchStream } from "./watch.js";
 
 /** Which environment to act in; the server defaults to `base`. */
@@ -51,6 +51,8 @@ export interface GetOptions extends EnvironmentOption {
   version?: number;
   /** Return a secret's value in clear (permission-checked and audited). */
   reveal?: boolean;
+  /** Replace `${ref:ns/key}` / `${ref:ns/key#field}` references with the referenced values. */
+  resolve?: boolean;
 }
 
 export interface WriteOptions extends EnvironmentOption {
@@ -75,6 +77,8 @@ export interface ListOptions extends EnvironmentOption {
   /** Point in time: the namespace as it was then. */
   at?: Date | string;
   reveal?: boolean;
+  /** Replace `${ref:…}` references with the referenced values. */
+  resolve?: boolean;
 }
 
 export interface ExportOptions extends ListOptions {
@@ -139,6 +143,18 @@ export class CairnClient {
     this.#http = new Transport(options);
   }
 
+  /**
+   * Any API call by method and path (segments already encoded), for routes without a typed method here:
+   * same credentials, session renewal and typed errors as the rest of the client.
+   */
+  call<T>(
+    method: RequestSpec["method"],
+    path: string,
+    options: Pick<RequestSpec, "query" | "body" | "headers" | "ifMatch" | "text"> = {},
+  ): Promise<T> {
+    return this.#http.request<T>({ method, path, ...options });
+  }
+
   /** The base URL requests go to. */
   get url(): string {
     return this.#http.baseUrl;
@@ -156,11 +172,11 @@ export class CairnClient {
 
   /** The value of a key, resolved along the environment chain (`resolvedFrom` says where it came from). */
   get(namespace: string, key: string, options: GetOptions = {}): Promise<ResolvedConfig> {
-    const { environment, version, reveal } = options;
+    const { environment, version, reveal, resolve } = options;
     return this.#http.request({
       method: "GET",
       path: configPath(namespace, key),
-      query: { environment, version, reveal: reveal || undefined },
+      query: { environment, version, reveal: reveal || undefined, resolve: resolve || undefined },
     });
   }
 
@@ -195,21 +211,21 @@ export class CairnClient {
 
   /** Every key of a namespace, resolved for one environment. */
   list(namespace: string, options: ListOptions = {}): Promise<ConfigList> {
-    const { environment, prefix, at, reveal } = options;
+    const { environment, prefix, at, reveal, resolve } = options;
     return this.#http.request({
       method: "GET",
       path: `/api/v1/configs/${seg(namespace)}`,
-      query: { environment, prefix, at: atParam(at), reveal: reveal || undefined },
+      query: { environment, prefix, at: atParam(at), reveal: reveal || undefined, resolve: resolve || undefined },
     });
   }
 
   /** A namespace rendered as a document (`json`, `yaml` or `dotenv`), as text. */
   export(namespace: string, options: ExportOptions = {}): Promise<string> {
-    const { environment, prefix, at, reveal, format = "json" } = options;
+    const { environment, prefix, at, reveal, resolve, format = "json" } = options;
     return this.#http.request({
       method: "GET",
       path: `/api/v1/configs/${seg(namespace)}`,
-      query: { environment, prefix, at: atParam(at), reveal: reveal || undefined, format },
+      query: { environment, prefix, at: atParam(at), reveal: reveal || undefined, resolve: resolve || undefined, format },
       text: true,
     });
   }

@@ -106,5 +106,5 @@ export {
 } from "./errors.js";
 export { type LiveChange, LiveConfig, type LiveEventMap, type LiveOptions } from "./live.js";
 export { type SseMessage, SseParser } from "./sse.js";
-export type { ClientOptions } from "./transport.js";
+export type { ClientOptions, RequestSpec } from "./transport.js";
 export { type ReconnectInfo, type WatchEvent, type WatchOptions, WatchStream } from "./watch.js";

@@ -34,6 +34,8 @@ export interface RequestSpec {
   text?: boolean;
   /** `false`: send no bearer token and never refresh (login, refresh, logout). Default true. */
   auth?: boolean;
+  /** Extra request headers (e.g. `Idempotency-Key`). */
+  headers?: Record<string, string>;
 }
 
 /** A long-lived GET whose body is read as it arrives (Server-Sent Events). */
@@ -173,7 +175,7 @@ export class Transport {
 
   async #send<T>(spec: RequestSpec, token: string | undefined): Promise<T> {
     const url = this.baseUrl + spec.path + queryString(spec.query);
-    const headers: Record<string, string> = { accept: spec.text ? "*/*" : "application/json" };
+    const headers: Record<string, string> = { accept: spec.text ? "*/*" : "application/json", ...spec.headers };
     if (token) headers.authorization = `Bearer ${token}`;
     if (spec.ifMatch !== undefined) headers["if-match"] = `"${spec.ifMatch}"`;
     let body: string | undefined;

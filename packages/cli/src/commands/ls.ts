@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { connect, withConnectionOptions } from "../connection.js";
 import { pointInTime } from "../input.js";
-import { envOption, examples, jsonOption, revealOption } from "../options.js";
+import { envOption, examples, jsonOption, resolveOption, revealOption } from "../options.js";
 import { inlineValue, note, printJson, printTable } from "../output.js";
 
 interface LsFlags {
@@ -9,6 +9,7 @@ interface LsFlags {
   prefix?: string;
   at?: string;
   reveal?: boolean;
+  resolve?: boolean;
   json?: boolean;
 }
 
@@ -22,6 +23,7 @@ export function registerLs(program: Command): void {
       .option("--prefix <prefix>", "only keys starting with this")
       .option("--at <time>", "the namespace as it was at this time (RFC 3339)", pointInTime)
       .addOption(revealOption())
+      .addOption(resolveOption())
       .addOption(jsonOption()),
   )
     .addHelpText(
@@ -34,7 +36,8 @@ export function registerLs(program: Command): void {
     )
     .action(async (namespace: string, flags: LsFlags, cmd: Command) => {
       const client = await connect(cmd);
-      const list = await client.list(namespace, { environment: flags.env, prefix: flags.prefix, at: flags.at, reveal: flags.reveal });
+      const { env: environment, prefix, at, reveal, resolve } = flags;
+      const list = await client.list(namespace, { environment, prefix, at, reveal, resolve });
       if (flags.json) return printJson(list);
       if (list.items.length === 0) return note(`no keys in ${namespace} (${list.environment})`);
       printTable(

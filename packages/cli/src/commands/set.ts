@@ -3,7 +3,7 @@ import { connect, withConnectionOptions } from "../connection.js";
 import { UsageError } from "../errors.js";
 import { collectTag, parseValue, positiveInt, readInputFile, readStdin, type ValueMode } from "../input.js";
 import { envOption, examples, jsonOption } from "../options.js";
-import { keyLabel, printJson, printLine } from "../output.js";
+import { keyLabel, note, printJson, printLine } from "../output.js";
 
 interface SetFlags {
   env?: string;
@@ -61,8 +61,18 @@ export function registerSet(program: Command): void {
         ifMatch: flags.ifMatch,
       });
       if (flags.json) return printJson(entry);
+      // A protected environment (requireApproval) answers 202 with a change request instead of a version.
+      const proposal = (entry as unknown as { changeRequest?: { id: string; environments: string[] } }).changeRequest;
+      if (proposal) {
+        printLine(
+          `proposed ${keyLabel(namespace, key)}: change request ${proposal.id} waits for approval (${proposal.environments.join(", ")})`,
+        );
+        return note(`nothing changed yet; see it with: cairn change-requests show ${proposal.id}`);
+      }
       const notes = [entry.environment, entry.secret ? "secret" : ""].filter(Boolean).join(", ");
       printLine(`set ${keyLabel(namespace, key)} → version ${entry.version} (${notes})`);
+      // The leak guard's advice: the value was stored, but probably deserved --secret.
+      for (const warning of entry.warnings ?? []) note(`warning: ${warning.message}`);
     });
 }
 

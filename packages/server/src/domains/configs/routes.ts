@@ -5,6 +5,7 @@ import type { Action, Authorizer } from "../../authz/types.js";
 import { ctxOf } from "../../http/context.js";
 import { etagOf, matchesIfNoneMatch, parseIfMatch } from "../../http/preconditions.js";
 import { problemResponses } from "../../http/problem.js";
+import type { ProtectedEnvironmentGate } from "../change-requests/gate.js";
 import {
   BulkBody,
   BulkResult,
@@ -34,8 +35,10 @@ const ifMatchHeader = { type: "object", properties: { "if-match": { type: "strin
 
 /** Routes parse and hand over to the service; the service decides. */
 export const configRoutes =
-  (service: ConfigService, authz: Authorizer): FastifyPluginAsyncTypebox =>
+  (service: ConfigService, authz: Authorizer, gate?: ProtectedEnvironmentGate): FastifyPluginAsyncTypebox =>
   async (app) => {
+    // Protected environments (requireApproval): a write there becomes a change request (202) before its handler runs.
+    gate?.install(app);
     /** The caller, once allowed to do `action` on configs in `namespace` (and `environment`, for conditions). */
     const allowed = async (request: FastifyRequest, action: Action, namespace: string, environment?: string) => {
       const ctx = ctxOf(request);
@@ -84,13 +87,16 @@ export const configRoutes =
       },
       async (request, reply) => {
         const { ns, key } = request.params;
-        const { environment, version, reveal } = request.query;
+        const { environment, version, reveal, resolve } = request.query;
         const ctx = await allowed(request, "read", ns, environment);
-        const { entry, json } = await service.read(ctx, { namespace: ns, key, environment }, { version, reveal }, (e) =>
-          String(reply.serialize(e)),
-        );
+        const serialize = (e: ResolvedConfig) => String(reply.serialize(e));
+        const read = await service.read(ctx, { namespace: ns, key, environment }, { version, reveal }, serialize);
+        const { entry, json } = resolve ? await service.resolved(ctx, read, Boolean(reveal), serialize) : read;
+        reply.header("cache-control", "private, no-cache");
+        // A resolved value also depends on the keys it refers to, which this version number doesn't name.
+        if (resolve) return reply.type("application/json; charset=utf-8").send(json as never);
         const etag = etagOf(entry.environment, entry.resolvedFrom, entry.version);
-        reply.header("etag", etag).header("cache-control", "private, no-cache");
+        reply.header("etag", etag);
         if (matchesIfNoneMatch(request.headers["if-none-match"], etag)) return reply.code(304).send(null as never);
         // Already serialised by this route's schema (and cached that way): sent as is.
         return reply.type("application/json; charset=utf-8").send(json as never);

@@ -16,6 +16,9 @@ export const Tags = Type.Record(Type.String({ maxLength: 128 }), Type.String({ m
 
 const EnvironmentQuery = Type.String({ minLength: 1, maxLength: 64, description: "environment; default base" });
 const Reveal = Type.Boolean({ description: "return secret values in clear (the reveal is audited)" });
+const Resolve = Type.Boolean({
+  description: "replace ${ref:ns/key} and ${ref:ns/key#field} references with the referenced values (each needs read permission)",
+});
 
 export const JsonValue = Type.Unknown({ description: "any JSON value" });
 
@@ -40,6 +43,13 @@ export const GetConfigQuery = Type.Object({
   environment: Type.Optional(EnvironmentQuery),
   version: Type.Optional(Type.Integer({ minimum: 1, description: "read this version of the key in this environment" })),
   reveal: Type.Optional(Reveal),
+  resolve: Type.Optional(Resolve),
+});
+
+export const WriteWarning = Type.Object({
+  code: Type.String({ description: "e.g. looks_like_secret" }),
+  path: Type.String({ description: "JSON pointer into the value" }),
+  message: Type.String(),
 });
 
 export const ConfigEntry = Type.Object({
@@ -52,6 +62,7 @@ export const ConfigEntry = Type.Object({
   tags: Tags,
   updatedAt: Type.String({ format: "date-time" }),
   updatedBy: Type.String(),
+  warnings: Type.Optional(Type.Array(WriteWarning, { description: "on writes: things worth a second look (the write was made)" })),
 });
 export type ConfigEntry = Static<typeof ConfigEntry>;
 
@@ -67,6 +78,7 @@ export const ListQuery = Type.Object({
   at: Type.Optional(Type.String({ format: "date-time", description: "RFC 3339: the namespace as it was then" })),
   format: Type.Optional(Type.Union([Type.Literal("json"), Type.Literal("yaml"), Type.Literal("dotenv")])),
   reveal: Type.Optional(Reveal),
+  resolve: Type.Optional(Resolve),
 });
 export type ListQuery = Static<typeof ListQuery>;
 

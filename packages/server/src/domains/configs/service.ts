@@ -4,13 +4,16 @@ import type { Authorizer } from "../../authz/types.js";
 import type { HeadCache } from "../../cache/heads.js";
 import type { CachedRead, ValueCache } from "../../cache/values.js";
 import type { Keyring } from "../../crypto/keyring.js";
-import type { Db } from "../../db/database.js";
+import type { Conn, Db } from "../../db/database.js";
 import { CairnError } from "../../errors.js";
 import type { Metrics } from "../../metrics.js";
 import type { EnvironmentService } from "../environments/service.js";
 import type { KeySchemaService } from "../key-schemas/service.js";
 import { checkKey } from "../names.js";
 import type { NamespaceRef, NamespaceService } from "../namespaces/service.js";
+import type { TenantSettingsService } from "../tenant-settings/service.js";
+import type { LeakGuardMode } from "./leak-guard.js";
+import { findReferences, type Reference, type ReferencedValue, resolveReferences } from "./references.js";
 import type { ConfigRepository } from "./repository.js";
 import type {
   BulkBody,
@@ -54,6 +57,8 @@ export function createConfigService(deps: {
   metrics?: Pick<Metrics, "observeWrite">;
   /** L2: head rows (ciphertext) shared by the replicas in Redis; absent → the database. */
   heads?: HeadCache;
+  /** The tenant's leak guard mode; absent → warn. */
+  tenantSettings?: Pick<TenantSettingsService, "get" | "cached">;
 }) {
   const { write, writeOne, openValue } = createConfigWriter(deps);
   /** A reveal needs `secrets:<ns>:reveal` and is recorded before the value leaves the server; if the record fails, so does the read. */
@@ -109,17 +114,21 @@ export function createConfigService(deps: {
     const key = checkKey(address.key);
     const { name: environment } = await environmentOf(ctx.actor.tenantId, address.environment);
     const mayWriteSecrets = await maySetSecrets(ctx, address.namespace, environment);
+    const leakGuard = await leakGuardOf(ctx.actor.tenantId);
+    if (change.kind === "set" && change.bytes.includes("${ref:")) {
+      await checkReferenceCycles(ctx.actor.tenantId, address.namespace, key, environment, change.value);
+    }
     let namespaceId: string | undefined;
     const started = performance.now();
     const outcome = await guardingSecrets(ctx, address.namespace, key, () =>
       writeOne(ctx.actor.tenantId, address.namespace, create, (conn, ns, mode) => {
         namespaceId = ns.id;
-        return write(conn, ctx, { ns, key, environment, change, mayWriteSecrets, ...options }, mode);
+        return write(conn, ctx, { ns, key, environment, change, mayWriteSecrets, leakGuard, ...options }, mode);
       }),
     );
     deps.metrics?.observeWrite("single", (performance.now() - started) / 1000);
     if (namespaceId) {
-      const { entry } = outcome;
+      const { warnings: _warnings, ...entry } = outcome.entry;
       // What a read of this environment now returns (masked if secret), cached at once.
       const fresh = outcome.changeType === "delete" ? undefined : { ...entry, resolvedFrom: environment };
       await written(ctx.actor.tenantId, namespaceId, key, { environment, version: entry.version }, fresh);
@@ -140,12 +149,123 @@ export function createConfigService(deps: {
     await deps.values?.changed(tenantId, namespaceId, key, change, fresh && { entry: fresh, json: JSON.stringify(fresh) });
   }
 
+  /** Cached after the first write of a tenant, so no await on the hot path. */
+  function leakGuardOf(tenantId: string): LeakGuardMode | Promise<LeakGuardMode> {
+    if (!deps.tenantSettings) return "warn";
+    const cached = deps.tenantSettings.cached(tenantId);
+    return cached ? cached.leakGuard : deps.tenantSettings.get(tenantId).then((s) => s.leakGuard);
+  }
+
+  /**
+   * The stored value of a key as a read of `environment` resolves it (no permission check, no reveal
+   * record: callers do those), or undefined when there is none.
+   */
+  async function currentValue(tenantId: string, namespace: string, key: string, environment: string): Promise<ReferencedValue | undefined> {
+    const ns = await deps.namespaces.find(tenantId, namespace);
+    if (!ns) return undefined;
+    const chain = await deps.environments.chain(tenantId, environment);
+    const heads = await deps.repo.heads(tenantId, ns.id, key, chain);
+    const head = chain.map((env) => heads.find((h) => h.environment === env && !h.deleted)).find((h) => h !== undefined);
+    if (!head) return undefined;
+    return { value: await openValue(head, head.version), secret: head.secret };
+  }
+
+  /**
+   * `value`, which lives at namespace/key, with every `${ref:…}` replaced. Each referenced key needs the
+   * caller's `configs:<ns>:read`; a referenced secret stays masked unless the caller asked to reveal, and
+   * then needs `secrets:<ns>:reveal` and is audited like any reveal.
+   */
+  async function resolveFor(ctx: CallContext, origin: string, environment: string, value: unknown, reveal: boolean): Promise<unknown> {
+    const tenantId = ctx.actor.tenantId;
+    return resolveReferences(value, origin, {
+      reveal,
+      load: async (ref: Reference) => {
+        await deps.authz.require(ctx, { resource: "configs", namespace: ref.namespace, action: "read", environment });
+        const found = await currentValue(tenantId, ref.namespace, ref.key, environment);
+        if (found?.secret && reveal) await recordReveal(ctx, ref.namespace, ref.key, environment, []);
+        return found;
+      },
+    });
+  }
+
+  /** A write whose value holds references: refused (422) if following them comes back to where it is written. */
+  async function checkReferenceCycles(tenantId: string, namespace: string, key: string, environment: string, value: unknown) {
+    const origin = `${namespace}/${key}`;
+    const visit = async (v: unknown, stack: string[]): Promise<void> => {
+      for (const ref of findReferences(v)) {
+        const target = `${ref.namespace}/${ref.key}`;
+        if (stack.includes(target)) {
+          const cycle = [...stack.slice(stack.indexOf(target)), target].join(" → ");
+          throw new CairnError("validation_failed", `reference cycle: ${cycle}; a value cannot refer back to itself`, {
+            errors: [{ path: "/value", message: `cycle ${cycle}` }],
+          });
+        }
+        if (stack.length > 8) return;
+        const found = target === origin ? undefined : await currentValue(tenantId, ref.namespace, ref.key, environment);
+        if (found) await visit(found.value, [...stack, target]);
+      }
+    };
+    await visit(value, [origin]);
+  }
+
   async function environmentOf(tenantId: string, environment: string | undefined): Promise<{ name: string; chain: string[] }> {
     const name = environment ?? DEFAULT_ENVIRONMENT;
     return { name, chain: await deps.environments.chain(tenantId, name) };
   }
 
   return {
+    /**
+     * For the secrets domain (H1): one key's write (a set, or a delete) in a transaction that also runs
+     * `alongside` (type metadata, rotation state, its audit event), so both commit together or neither.
+     * `secretAction` is the secrets permission that lets this write touch a secret (default write).
+     */
+    async writeWith<T>(
+      ctx: CallContext,
+      address: ConfigAddress,
+      op: { kind: "set"; value: unknown; secret?: boolean; tags?: Record<string, string> } | { kind: "delete" },
+      options: { reason?: string; ifMatch?: number | "*"; secretAction?: "write" | "rotate" | "delete" },
+      alongside: (trx: Conn, entry: ConfigEntry, ns: NamespaceRef) => Promise<T>,
+    ): Promise<{ entry: ConfigEntry; result: T }> {
+      const tenantId = ctx.actor.tenantId;
+      const key = checkKey(address.key);
+      const change: Change =
+        op.kind === "set"
+          ? { kind: "set", value: op.value, bytes: encodeValue(op.value, deps.maxValueBytes), secret: op.secret, tags: op.tags }
+          : { kind: "delete" };
+      const { name: environment } = await environmentOf(tenantId, address.environment);
+      const action = options.secretAction ?? "write";
+      const mayWriteSecrets = (await deps.authz.check(ctx, { resource: "secrets", namespace: address.namespace, action, environment }))
+        .allowed;
+      const existing = op.kind === "delete" ? await deps.namespaces.require(tenantId, address.namespace) : undefined;
+      let namespaceId = "";
+      const out = await guardingSecrets(ctx, address.namespace, key, () =>
+        deps.db.transaction().execute(async (trx) => {
+          const ns = existing ?? (await deps.namespaces.ensure(trx, tenantId, address.namespace));
+          namespaceId = ns.id;
+          const req = { ns, key, environment, change, mayWriteSecrets, reason: options.reason, ifMatch: options.ifMatch };
+          const { entry } = await write(trx, ctx, req, "locked");
+          return { entry, result: await alongside(trx, entry, ns) };
+        }),
+      );
+      const { warnings: _warnings, ...entry } = out.entry;
+      const fresh = op.kind === "delete" ? undefined : { ...entry, resolvedFrom: environment };
+      await written(tenantId, namespaceId, key, { environment, version: entry.version }, fresh);
+      return out;
+    },
+
+    /**
+     * For the secrets domain (H1): the live value stored at exactly this environment (no chain), opened for
+     * use inside the server (rotation); no permission check and no reveal record — it never leaves the server.
+     */
+    async stored(tenantId: string, address: ConfigAddress): Promise<{ value: unknown; version: number; secret: boolean } | undefined> {
+      const ns = await deps.namespaces.find(tenantId, address.namespace);
+      if (!ns) return undefined;
+      const environment = address.environment ?? DEFAULT_ENVIRONMENT;
+      const [head] = await deps.repo.heads(tenantId, ns.id, checkKey(address.key), [environment]);
+      if (!head || head.deleted) return undefined;
+      return { value: await openValue(head, head.version), version: head.version, secret: head.secret };
+    },
+
     async put(
       ctx: CallContext,
       address: ConfigAddress,
@@ -222,10 +342,22 @@ export function createConfigService(deps: {
       return options.reveal && shared.entry.secret ? load(true) : shared;
     },
 
+    /**
+     * A read with its `${ref:…}` references resolved (`?resolve=true`). A masked secret is left alone:
+     * its references are part of what is hidden.
+     */
+    async resolved(ctx: CallContext, read: CachedRead<ResolvedConfig>, reveal: boolean, serialize: (entry: ResolvedConfig) => string) {
+      const { entry } = read;
+      if ((entry.secret && !reveal) || findReferences(entry.value).length === 0) return read;
+      const value = await resolveFor(ctx, `${entry.namespace}/${entry.key}`, entry.environment, entry.value, reveal);
+      const resolved = { ...entry, value };
+      return { entry: resolved, json: serialize(resolved) };
+    },
+
     async list(
       ctx: CallContext,
       namespace: string,
-      options: { environment?: string; prefix?: string; at?: string; reveal?: boolean } = {},
+      options: { environment?: string; prefix?: string; at?: string; reveal?: boolean; resolve?: boolean } = {},
     ): Promise<ConfigList> {
       const tenantId = ctx.actor.tenantId;
       const { name: environment, chain } = await environmentOf(tenantId, options.environment);
@@ -270,7 +402,12 @@ export function createConfigService(deps: {
       const items: ResolvedConfig[] = [];
       for (const c of chosen) {
         const value = await openValue(c, c.version);
-        items.push({ ...entryOf(ns.path, environment, c, value, Boolean(options.reveal)), resolvedFrom: c.environment });
+        const item: ResolvedConfig = { ...entryOf(ns.path, environment, c, value, Boolean(options.reveal)), resolvedFrom: c.environment };
+        // References resolve against current values (also in a point-in-time list), masked secrets stay masked.
+        if (options.resolve && !(c.secret && !options.reveal) && findReferences(item.value).length > 0) {
+          item.value = await resolveFor(ctx, `${ns.path}/${c.key}`, environment, item.value, Boolean(options.reveal));
+        }
+        items.push(item);
       }
       return { namespace: ns.path, environment, ...(at ? { at: at.toISOString() } : {}), items };
     },
@@ -382,6 +519,7 @@ export function createConfigService(deps: {
           throw atOperation(e, i, op);
         }
       }
+      const leakGuard = await leakGuardOf(tenantId);
       const touched: [string, string, { environment: string; version: number }][] = [];
       const started = performance.now();
       const results = await deps.db.transaction().execute(async (trx) => {
@@ -405,6 +543,7 @@ export function createConfigService(deps: {
                 change: p.change,
                 reason: p.op.reason,
                 mayWriteSecrets: p.mayWriteSecrets,
+                leakGuard,
               },
               "locked",
             );

@@ -7,6 +7,7 @@ import { CairnError } from "../../errors.js";
 import { newId } from "../../ids.js";
 import type { KeySchemaService } from "../key-schemas/service.js";
 import type { NamespaceRef, NamespaceService } from "../namespaces/service.js";
+import { type LeakGuardMode, scanForCredentials, type WriteWarning } from "./leak-guard.js";
 import type { ConfigRepository, HeadWrite } from "./repository.js";
 import type { ChangeType, ConfigEntry } from "./schemas.js";
 import { decodeValue, encodeValue, entryOf, valueAad } from "./values.js";
@@ -28,6 +29,8 @@ export interface WriteRequest {
   createOnly?: boolean;
   /** From `secrets:<ns>:write`: without it, a write whose result is (or was) secret is refused. */
   mayWriteSecrets: boolean;
+  /** The tenant's leak guard: what a plain value that looks like a credential gets (default: a warning). */
+  leakGuard?: LeakGuardMode;
 }
 
 export interface WriteOutcome {
@@ -74,6 +77,21 @@ export function createConfigWriter(deps: {
       valueAad(row.tenant_id, row.namespace_id, row.key, row.environment, version),
     );
     return decodeValue(plain);
+  }
+
+  /** A plain value that looks like a credential: warnings, or (leakGuard "reject") a 422 that changes nothing. */
+  function leakWarnings(req: WriteRequest, value: unknown, secret: boolean): WriteWarning[] {
+    const mode = req.leakGuard ?? "warn";
+    if (secret || mode === "off" || req.change.kind !== "set") return [];
+    const warnings = scanForCredentials(value);
+    if (mode === "reject" && warnings.length > 0) {
+      throw new CairnError(
+        "validation_failed",
+        `${req.ns.path}/${req.key} looks like a credential and this tenant refuses those as plain values: write it with "secret": true`,
+        { errors: warnings.map((w) => ({ path: `/value${w.path}`, message: w.message })) },
+      );
+    }
+    return warnings;
   }
 
   function checkPreconditions(head: Pick<ConfigRow, "version" | "deleted"> | undefined, req: WriteRequest) {
@@ -188,6 +206,8 @@ export function createConfigWriter(deps: {
       }
     }
 
+    const warnings = leakWarnings(req, value, secret);
+
     const version = (head?.version ?? 0) + 1;
     const sealed = bytes ? await deps.keyring.seal(trx, ns.dataKeyId, bytes, valueAad(tenantId, ns.id, key, environment, version)) : null;
     // The audit event names the value only by its HMAC (from the tenant's key, kept in memory).
@@ -247,6 +267,7 @@ export function createConfigWriter(deps: {
     );
     if (!at) return retry();
     const entry = entryOf(ns.path, environment, { key, version, secret, tags, at, by: ctx.actor.id }, value, false);
+    if (warnings.length > 0) entry.warnings = warnings;
     const written = head ? { ...head, ...headFields, tags, updated_at: at } : undefined;
     return { entry, changeType, head: written };
   }
