@@ -1,10 +1,13 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { registerAccess } from "./commands/access.js";
+import { registerAdmin } from "./commands/admin.js";
 import { registerAgent } from "./commands/agent.js";
 import { registerAlerts } from "./commands/alerts.js";
 import { registerAudit } from "./commands/audit.js";
 import { registerAuthz } from "./commands/authz.js";
 import { registerBindings } from "./commands/bindings.js";
+import { registerApprovalPolicies, registerChangeRequests } from "./commands/change-requests.js";
 import { registerDiff } from "./commands/diff.js";
 import { registerEnv } from "./commands/env.js";
 import { registerExport } from "./commands/export.js";
@@ -20,6 +23,7 @@ import { registerRoles } from "./commands/roles.js";
 import { registerRollback } from "./commands/rollback.js";
 import { registerRun } from "./commands/run.js";
 import { registerSchema } from "./commands/schema.js";
+import { registerSecrets } from "./commands/secrets.js";
 import { registerServe } from "./commands/serve.js";
 import { registerSet } from "./commands/set.js";
 import { registerTenants } from "./commands/tenants.js";
@@ -72,6 +76,7 @@ export function buildProgram(): Command {
   registerImport(program);
   registerEnv(program);
   registerSchema(program);
+  registerSecrets(program);
   registerKeys(program);
   registerRoles(program);
   registerBindings(program);
@@ -81,6 +86,10 @@ export function buildProgram(): Command {
   registerAuthz(program);
   registerAlerts(program);
   registerAudit(program);
+  registerAdmin(program);
+  registerAccess(program);
+  registerChangeRequests(program);
+  registerApprovalPolicies(program);
   return program;
 }
 

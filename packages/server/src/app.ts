@@ -4,6 +4,10 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { ensureBuiltinAlertRules } from "./alerts/builtin.js";
 import { type Alerts, createAlerts } from "./alerts/index.js";
+import { createApprovalEngine } from "./approvals/engine.js";
+import { createApprovalPolicyService } from "./approvals/policies.js";
+import { createApprovalRepository } from "./approvals/repository.js";
+import { approvalPolicyRoutes } from "./approvals/routes.js";
 import { type Checkpointer, createCheckpointer } from "./audit/checkpoints.js";
 import { createAuditHmac } from "./audit/hmac.js";
 import { createAuditLog } from "./audit/log.js";
@@ -18,14 +22,22 @@ import { ensureBuiltinRoles } from "./authz/builtin.js";
 import { type BootstrapResult, bootstrap } from "./bootstrap.js";
 import { createHeadCache } from "./cache/heads.js";
 import { createValueCache } from "./cache/values.js";
-import { loadMasterKey, localKekProvider } from "./crypto/kek.js";
+import { loadKek } from "./crypto/kek.js";
 import { createKeyring } from "./crypto/keyring.js";
 import { migrate, openStore, type Store } from "./db/database.js";
+import { createRotationSteps } from "./domains/admin/jobs.js";
+import { createKeyRotationRepository } from "./domains/admin/repository.js";
+import { keyRotationRoutes } from "./domains/admin/routes.js";
+import { createKeyRotationService, type KeyRotationService } from "./domains/admin/service.js";
 import { alertRoutes } from "./domains/alerts/routes.js";
 import { createAuditRepository } from "./domains/audit/repository.js";
 import { auditRoutes } from "./domains/audit/routes.js";
 import { createAuditService } from "./domains/audit/service.js";
 import { auditRetentionRoutes } from "./domains/audit-retention/routes.js";
+import { createProtectedEnvironmentGate } from "./domains/change-requests/gate.js";
+import { createChangeRequestRepository } from "./domains/change-requests/repository.js";
+import { changeRequestRoutes } from "./domains/change-requests/routes.js";
+import { createChangeRequestService } from "./domains/change-requests/service.js";
 import { createConfigRepository } from "./domains/configs/repository.js";
 import { configRoutes } from "./domains/configs/routes.js";
 import type { ResolvedConfig } from "./domains/configs/schemas.js";
@@ -41,12 +53,23 @@ import { keyRoutes } from "./domains/keys/routes.js";
 import { createKeyService, type KeyService } from "./domains/keys/service.js";
 import { createNamespaceRepository } from "./domains/namespaces/repository.js";
 import { createNamespaceService } from "./domains/namespaces/service.js";
+import { createRequests, type Requests } from "./domains/requests/index.js";
+import { requestRoutes } from "./domains/requests/routes.js";
 import { createGroupService } from "./domains/roles/groups.js";
 import { createRoleRepository } from "./domains/roles/repository.js";
 import { roleRoutes } from "./domains/roles/routes.js";
 import { createRoleService } from "./domains/roles/service.js";
+import { createPolicyRepository } from "./domains/secrets/policy-repository.js";
+import { policyRoutes } from "./domains/secrets/policy-routes.js";
+import { createPolicyService, secretsPortOf } from "./domains/secrets/policy-service.js";
+import { createSecretRepository } from "./domains/secrets/repository.js";
+import { secretRoutes } from "./domains/secrets/routes.js";
+import { createSecretService, type SecretService } from "./domains/secrets/service.js";
 import { publicSessionRoutes, sessionRoutes } from "./domains/sessions/routes.js";
 import { createSessionService } from "./domains/sessions/service.js";
+import { createTenantSettingsRepository } from "./domains/tenant-settings/repository.js";
+import { tenantSettingsRoutes } from "./domains/tenant-settings/routes.js";
+import { createTenantSettingsService } from "./domains/tenant-settings/service.js";
 import { tenantRoutes } from "./domains/tenants/routes.js";
 import { createTenantService } from "./domains/tenants/service.js";
 import { createUserRepository } from "./domains/users/repository.js";
@@ -63,8 +86,12 @@ import { registerProblemHandler } from "./http/problem.js";
 import { newId } from "./ids.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createRateLimiter, type RateLimiter } from "./ratelimit/limiter.js";
+import { createRotationScheduler, type RotationScheduler } from "./secrets/scheduler.js";
+import { createStrategyHook } from "./secrets/strategies/hook.js";
+import { defaultStrategies } from "./secrets/strategies/index.js";
 import type { Settings } from "./settings.js";
 import { createWatchHub } from "./watch/hub.js";
+import { startWorker } from "./worker.js";
 
 export interface CairnApp {
   app: FastifyInstance;
@@ -92,6 +119,14 @@ export interface CairnApp {
   metrics: Metrics;
   /** Watch streams (GET /watch): `compact()` trims config_changes to CAIRN_WATCH_RETENTION; `stats()`. */
   watch: WatchService;
+  /** Access requests: `service`, `processor` (grant, revokeDue, expireApprovals), `queue`, `providers`. */
+  requests: Requests;
+  /** Master-key and data-key rotations (POST /admin/key-rotations): `drain()` runs pending batches now. */
+  keyRotations: KeyRotationService;
+  /** Typed secrets over configs: `rotate(ctx, address, options)`, `reveal(ctx, address)`, `setRotationHook(hook)`. */
+  secrets: SecretService;
+  /** Secret rotation policies on schedule (CAIRN_ROTATION_POLL_SECONDS): `runOnce()`, `flush()`, `kick()`. */
+  rotation: RotationScheduler;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -109,7 +144,7 @@ const nextRequestId = () => `${requestIdPrefix}.${(++requestCounter).toString(36
  * services → Fastify with its plugins in order: docs, error handling, ops routes, authenticated API.
  */
 export async function buildApp(settings: Settings): Promise<CairnApp> {
-  const master = await loadMasterKey(settings);
+  const master = await loadKek(settings);
   const store = await openStore(settings);
   // Closed in reverse order on shutdown (and when the start fails half-way), before the store.
   const stops: (() => Promise<unknown>)[] = [];
@@ -119,7 +154,7 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
   try {
     await migrate(store.db);
     const db = store.db;
-    const kek = localKekProvider(master.key);
+    const kek = master.kek;
     const auditHmac = createAuditHmac({ kek });
     const audit = createAuditLog({ hmac: auditHmac });
     const metrics = createMetrics();
@@ -161,9 +196,16 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
     const roleRepo = createRoleRepository();
     const roles = createRoleService({ db, repo: roleRepo, audit, authorizer });
     const groups = createGroupService({ db, repo: roleRepo, audit, authorizer });
-    const keyring = createKeyring({ db, kek });
+    const keyring = createKeyring({
+      db,
+      kek,
+      audit,
+      log,
+      maxEncryptions: settings.dataKeyMaxEncryptions,
+      singleConnection: store.kind === "pglite",
+    });
     const namespaces = createNamespaceService({ db, repo: createNamespaceRepository(), keyring });
-    const environments = createEnvironmentService({ db, repo: createEnvironmentRepository(db), audit });
+    const environments = createEnvironmentService({ db, repo: createEnvironmentRepository(db), audit, bus });
     const watchRepo = createWatchRepository(db);
     const watch = createWatchService({
       repo: watchRepo,
@@ -185,6 +227,8 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
         ? createValueCache<ResolvedConfig>({ maxBytes: settings.cacheMegabytes * 1024 * 1024, bus, counters: metrics.caches })
         : undefined;
     if (values) stops.push(async () => values.close());
+    const tenantSettings = createTenantSettingsService({ db, repo: createTenantSettingsRepository(), audit, bus });
+    stops.push(async () => tenantSettings.close());
     const configs = createConfigService({
       db,
       repo: createConfigRepository(db),
@@ -198,7 +242,59 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
       values,
       heads: redis ? createHeadCache(redis, { log, counters: metrics.caches }) : undefined,
       metrics,
+      tenantSettings,
     });
+    const secrets = createSecretService({
+      configs,
+      repo: createSecretRepository(db),
+      namespaces,
+      authz: authorizer,
+      audit,
+      defaultGraceSeconds: settings.secretGraceSeconds,
+      environments,
+    });
+    // Rotation policies (issue 5 point 4-5): strategies run as the secrets' rotation hook; the scheduler on every replica.
+    const rotationPolicies = createPolicyRepository(db);
+    const strategies = defaultStrategies();
+    const secretsPort = secretsPortOf(secrets);
+    secrets.setRotationHook(createStrategyHook({ db, repo: rotationPolicies, strategies, secrets: secretsPort, log }));
+    const rotation = createRotationScheduler({
+      db,
+      repo: rotationPolicies,
+      audit,
+      secrets: secretsPort,
+      log,
+      pollSeconds: settings.rotationPollSeconds,
+      retryBaseSeconds: settings.rotationRetryBaseSeconds,
+      retryMaxSeconds: settings.rotationRetryMaxSeconds,
+      leaseSeconds: settings.rotationLeaseSeconds,
+    });
+    rotation.start();
+    stops.push(() => rotation.stop());
+    const rotationPolicyService = createPolicyService({
+      db,
+      repo: rotationPolicies,
+      audit,
+      secrets: secretsPort,
+      strategies,
+      onChanged: () => rotation.kick(),
+    });
+    // Approvals (issue 8 point 4): one engine for access requests and protected-environment change requests.
+    const approvals = createApprovalEngine({ db, audit, authz: authorizer });
+    const approvalRepo = createApprovalRepository();
+    const approvalPolicies = createApprovalPolicyService({ db, repo: approvalRepo, audit });
+    const changeRequests = createChangeRequestService({
+      db,
+      repo: createChangeRequestRepository(),
+      configs,
+      configRepo: createConfigRepository(db),
+      namespaces,
+      engine: approvals,
+      audit,
+      authz: authorizer,
+      kek,
+    });
+    const protectedEnvironments = createProtectedEnvironmentGate({ environments, changeRequests, authz: authorizer });
     const sessionTokens = createSessionTokens({ db, kek });
     const userRepo = createUserRepository(db);
     const sessions = createSessionService({ db, users: userRepo, tokens: sessionTokens, audit, limiter: rateLimiter });
@@ -233,6 +329,10 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
     const alerts = createAlerts({ db, kek, audit, bus, log, settings });
     alerts.start();
     stops.push(() => alerts.stop());
+    // Access requests (issue 8): queues per provider; `--role worker|all` also grants and revokes here.
+    const requests = createRequests({ db, audit, authz: authorizer, bus, redis, kek, settings, log, approvals });
+    stops.push(() => requests.close());
+    if (settings.role !== "api") stops.push(startWorker({ requests, bus, log, settings }).stop);
     const retention = createAuditRetention({
       db,
       kind: store.kind,
@@ -246,6 +346,21 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
     });
     retention.start();
     stops.push(() => retention.stop());
+    const keyRotationRepo = createKeyRotationRepository();
+    const keyRotations = createKeyRotationService({
+      db,
+      repo: keyRotationRepo,
+      steps: createRotationSteps({ kek, keyring, repo: keyRotationRepo, batchSize: settings.keyRotationBatchSize, log }),
+      kek,
+      keyring,
+      namespaces,
+      audit,
+      bus,
+      authz: authorizer,
+      log,
+    });
+    keyRotations.start();
+    stops.push(() => keyRotations.stop());
     const auditService = createAuditService({
       db,
       repo: createAuditRepository(db),
@@ -325,7 +440,11 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
             done();
           }, done);
         });
-        await api.register(configRoutes(configs, authorizer));
+        await api.register(configRoutes(configs, authorizer, protectedEnvironments));
+        await api.register(approvalPolicyRoutes(approvalPolicies, authorizer));
+        await api.register(changeRequestRoutes(changeRequests));
+        await api.register(secretRoutes(secrets));
+        await api.register(policyRoutes(rotationPolicyService, authorizer));
         await api.register(keySchemaRoutes(keySchemas, authorizer));
         await api.register(environmentRoutes(environments, authorizer));
         await api.register(roleRoutes({ roles, groups, authorizer }));
@@ -333,10 +452,13 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
         await api.register(userRoutes(users, authorizer));
         await api.register(sessionRoutes(sessions));
         await api.register(tenantRoutes(tenants));
+        await api.register(tenantSettingsRoutes(tenantSettings, authorizer));
         await api.register(alertRoutes(alerts.service, authorizer));
         await api.register(watchRoutes(watch));
         await api.register(auditRoutes(auditService, authorizer));
         await api.register(auditRetentionRoutes(retention));
+        await api.register(requestRoutes(requests.service, authorizer, { maxDurationSeconds: settings.accessMaxDurationSeconds }));
+        await api.register(keyRotationRoutes(keyRotations));
       },
       { prefix: "/api/v1" },
     );
@@ -345,7 +467,7 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
       app,
       store,
       bootstrap: boot,
-      generatedMasterKeyFile: master.generatedAt,
+      generatedMasterKeyFile: master.generatedMasterKeyFile,
       authorizer,
       bus,
       rateLimiter,
@@ -357,6 +479,10 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
       alerts,
       metrics,
       watch,
+      requests,
+      keyRotations,
+      secrets,
+      rotation,
     };
   } catch (e) {
     for (const stop of stops.reverse()) await stop().catch(() => {});

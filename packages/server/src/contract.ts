@@ -1,5 +1,6 @@
 /** The wire shapes, as types only, for the SDK and CLI: derived from the same TypeBox schemas the routes use. */
 export type { Action, Conditions, Resource, Rule } from "./authz/types.js";
+export type { KeyRotation, KeyRotationList, StartKeyRotationBody } from "./domains/admin/schemas.js";
 export type {
   AlertChannel,
   AlertChannelList,

@@ -15,6 +15,7 @@ export const errorStatus = {
   validation_failed: 422,
   rate_limited: 429,
   internal: 500,
+  integrity_failure: 500,
   unavailable: 503,
   audit_unavailable: 503,
 } as const;
@@ -34,6 +35,7 @@ export const errorTitle: Record<ErrorCode, string> = {
   validation_failed: "Validation failed",
   rate_limited: "Too many requests",
   internal: "Internal server error",
+  integrity_failure: "Integrity check failed",
   unavailable: "Service unavailable",
   audit_unavailable: "Audit log unavailable",
 };

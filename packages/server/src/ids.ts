@@ -7,6 +7,7 @@ export const idPrefix = {
   namespace: "ns",
   config: "cfg",
   dataKey: "dek",
+  keyRotation: "krot",
   audit: "evt",
   request: "req",
   group: "grp",
@@ -19,6 +20,10 @@ export const idPrefix = {
   alertChannel: "alc",
   alert: "alt",
   alertDelivery: "ald",
+  rotationPolicy: "rot",
+  rotationClaim: "rcl",
+  approvalPolicy: "apol",
+  changeRequest: "chr",
 } as const;
 
 export type IdKind = keyof typeof idPrefix;

@@ -1,10 +1,12 @@
 import path from "node:path";
+import { type KekSettings, parseKekSettings } from "./crypto/kek-settings.js";
 
 /**
  * Everything the server reads from its environment, parsed and checked once at boot.
  * Flags given to `cairn serve` override the environment (see `SettingsOverrides`).
+ * KEK provider, previous master keys and data-key limits: `KekSettings` (src/crypto/kek-settings.ts).
  */
-export interface Settings {
+export interface Settings extends KekSettings {
   host: string;
   port: number;
   /** Embedded mode: where PGlite keeps its files and where a generated master key lives. */
@@ -56,12 +58,62 @@ export interface Settings {
   watchRetention: number;
   /** Watch: seconds between heartbeats on an idle stream (`CAIRN_WATCH_HEARTBEAT_SECONDS`). */
   watchHeartbeatSeconds: number;
+  /** How long a rotated secret's previous value stays readable (`?version=previous`) unless the rotation says otherwise. */
+  secretGraceSeconds: number;
   /** Watch: bytes a stream may have unsent before the slow client is dropped (`CAIRN_WATCH_MAX_BUFFER_BYTES`). */
   watchMaxBufferBytes: number;
   /** `CAIRN_METRICS_TOKEN`: when set, GET /metrics needs `Authorization: Bearer <it>`; unset = open, like /health. */
   metricsToken?: string;
+  /** Secret rotation: seconds between the scheduler's polls for due rotations (`CAIRN_ROTATION_POLL_SECONDS`). */
+  rotationPollSeconds: number;
+  /** Secret rotation: first retry delay after a failed rotation, doubled per attempt (`CAIRN_ROTATION_RETRY_BASE_SECONDS`). */
+  rotationRetryBaseSeconds: number;
+  /** Secret rotation: the longest retry delay (`CAIRN_ROTATION_RETRY_MAX_SECONDS`). */
+  rotationRetryMaxSeconds: number;
+  /** Secret rotation: how long a claimed rotation is this replica's before another may take it over (`CAIRN_ROTATION_LEASE_SECONDS`). */
+  rotationLeaseSeconds: number;
   /** OTLP endpoint for traces (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`); unset = no tracing. */
   otlpEndpoint?: string;
+  /** `cairn serve --role` / `CAIRN_ROLE`: `api` answers HTTP only, `worker` also runs the access-request queues and revocations, `all` (default) both. */
+  role: "api" | "worker" | "all";
+  /** Access requests: the PostgreSQL the `postgres` provider issues temporary logins on (`CAIRN_ACCESS_POSTGRES_URL`); unset = provider off. */
+  accessPostgresUrl?: string;
+  /** Access requests: the longest `durationSeconds` anyone may ask for (`CAIRN_ACCESS_MAX_DURATION_SECONDS`); policies may lower it. */
+  accessMaxDurationSeconds: number;
+  /** Access requests: tries of a grant failing with a transient error before the request is FAILED (`CAIRN_ACCESS_MAX_ATTEMPTS`). */
+  accessMaxAttempts: number;
+  /** Access requests: first retry delay in ms, doubled per try (`CAIRN_ACCESS_RETRY_BASE_MS`). */
+  accessRetryBaseMs: number;
+  /** Access requests: ms between the worker's polls for due revocations, expired approvals and queued jobs (`CAIRN_ACCESS_POLL_MS`). */
+  accessPollMs: number;
+  /** Access provider aws: IAM endpoint override (`CAIRN_AWS_IAM_ENDPOINT`). */
+  awsIamEndpoint?: string;
+  /** Access provider aws: signing region (`AWS_REGION`, default us-east-1; IAM is global). */
+  awsRegion: string;
+  /** Access provider aws: static keys (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); unset = the SDK's chain. */
+  awsAccessKeyId?: string;
+  awsSecretAccessKey?: string;
+  awsSessionToken?: string;
+  /** Access provider aws offered (`CAIRN_AWS_ENABLED`; default: on when an endpoint, keys, a profile or web identity is set). */
+  awsEnabled: boolean;
+  /** Access provider azure: ARM endpoint (`CAIRN_AZURE_ENDPOINT`, default https://management.azure.com). */
+  azureEndpoint: string;
+  /** Access provider azure: token host (`CAIRN_AZURE_AUTHORITY_HOST` or `AZURE_AUTHORITY_HOST`, default https://login.microsoftonline.com). */
+  azureAuthorityHost: string;
+  /** Access provider azure: service principal (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`). */
+  azureTenantId?: string;
+  azureClientId?: string;
+  azureClientSecret?: string;
+  /** Access provider azure: scope `/subscriptions/<id>` for requests without a `resource` (`AZURE_SUBSCRIPTION_ID`). */
+  azureSubscriptionId?: string;
+  /** Access provider gcp: Resource Manager endpoint (`CAIRN_GCP_ENDPOINT`, default https://cloudresourcemanager.googleapis.com). */
+  gcpEndpoint: string;
+  /** Access provider gcp: service-account key file (`CAIRN_GCP_CREDENTIALS_FILE` or `GOOGLE_APPLICATION_CREDENTIALS`). */
+  gcpCredentialsFile?: string;
+  /** Access provider gcp: a ready OAuth access token instead of a key file (`CAIRN_GCP_ACCESS_TOKEN`). */
+  gcpAccessToken?: string;
+  /** Access provider gcp: project for requests without a `resource` (`CAIRN_GCP_PROJECT`). */
+  gcpProject?: string;
 }
 
 export type SettingsOverrides = Partial<Settings>;
@@ -113,6 +165,21 @@ function auditOriginHost(env: NodeJS.ProcessEnv): string {
   return raw;
 }
 
+/** An http(s) URL without a trailing slash, for provider endpoints. */
+function httpUrl(env: NodeJS.ProcessEnv, names: string[], fallback: string): string {
+  const name = names.find((n) => str(env, n) !== undefined);
+  const raw = (name && str(env, name)) ?? fallback;
+  if (!/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(raw)) throw new SettingsError(`${name} must be an http(s) URL, got "${raw}"`);
+  return raw.replace(/\/+$/, "");
+}
+
+const serveRoles = ["api", "worker", "all"] as const;
+function serveRole(env: NodeJS.ProcessEnv): Settings["role"] {
+  const raw = (str(env, "CAIRN_ROLE") ?? "all") as Settings["role"];
+  if (!serveRoles.includes(raw)) throw new SettingsError(`CAIRN_ROLE must be one of ${serveRoles.join(", ")}, got "${raw}"`);
+  return raw;
+}
+
 function str(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === "" ? undefined : v.trim();
@@ -158,9 +225,48 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Se
     alertsRetryBaseMs: int(env, "CAIRN_ALERTS_RETRY_BASE_MS", 5000, 1, 86_400_000),
     alertsRetryMaxMs: int(env, "CAIRN_ALERTS_RETRY_MAX_MS", 3_600_000, 1, 7 * 86_400_000),
     alertsTimeoutMs: int(env, "CAIRN_ALERTS_TIMEOUT_MS", 10_000, 100, 300_000),
+    rotationPollSeconds: int(env, "CAIRN_ROTATION_POLL_SECONDS", 30, 1, 86_400),
+    rotationRetryBaseSeconds: int(env, "CAIRN_ROTATION_RETRY_BASE_SECONDS", 60, 1, 86_400),
+    rotationRetryMaxSeconds: int(env, "CAIRN_ROTATION_RETRY_MAX_SECONDS", 6 * 3600, 1, 7 * 86_400),
+    rotationLeaseSeconds: int(env, "CAIRN_ROTATION_LEASE_SECONDS", 300, 5, 86_400),
     watchRetention: int(env, "CAIRN_WATCH_RETENTION", 100_000, 1, 1_000_000_000),
     watchHeartbeatSeconds: int(env, "CAIRN_WATCH_HEARTBEAT_SECONDS", 15, 1, 3600),
+    secretGraceSeconds: int(env, "CAIRN_SECRET_GRACE_SECONDS", 86_400, 0, 31_536_000),
     watchMaxBufferBytes: int(env, "CAIRN_WATCH_MAX_BUFFER_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    ...parseKekSettings(env),
+    role: serveRole(env),
+    accessPostgresUrl: str(env, "CAIRN_ACCESS_POSTGRES_URL"),
+    accessMaxDurationSeconds: int(env, "CAIRN_ACCESS_MAX_DURATION_SECONDS", 43_200, 1, 30 * 86_400),
+    accessMaxAttempts: int(env, "CAIRN_ACCESS_MAX_ATTEMPTS", 5, 1, 100),
+    accessRetryBaseMs: int(env, "CAIRN_ACCESS_RETRY_BASE_MS", 1000, 1, 3_600_000),
+    accessPollMs: int(env, "CAIRN_ACCESS_POLL_MS", 1000, 10, 60_000),
+    awsIamEndpoint: str(env, "CAIRN_AWS_IAM_ENDPOINT") && httpUrl(env, ["CAIRN_AWS_IAM_ENDPOINT"], ""),
+    awsRegion: str(env, "AWS_REGION") ?? str(env, "AWS_DEFAULT_REGION") ?? "us-east-1",
+    awsAccessKeyId: str(env, "AWS_ACCESS_KEY_ID"),
+    awsSecretAccessKey: str(env, "AWS_SECRET_ACCESS_KEY"),
+    awsSessionToken: str(env, "AWS_SESSION_TOKEN"),
+    awsEnabled: bool(
+      env,
+      "CAIRN_AWS_ENABLED",
+      [
+        "CAIRN_AWS_IAM_ENDPOINT",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+      ].some((name) => str(env, name) !== undefined),
+    ),
+    azureEndpoint: httpUrl(env, ["CAIRN_AZURE_ENDPOINT"], "https://management.azure.com"),
+    azureAuthorityHost: httpUrl(env, ["CAIRN_AZURE_AUTHORITY_HOST", "AZURE_AUTHORITY_HOST"], "https://login.microsoftonline.com"),
+    azureTenantId: str(env, "AZURE_TENANT_ID"),
+    azureClientId: str(env, "AZURE_CLIENT_ID"),
+    azureClientSecret: str(env, "AZURE_CLIENT_SECRET"),
+    azureSubscriptionId: str(env, "AZURE_SUBSCRIPTION_ID"),
+    gcpEndpoint: httpUrl(env, ["CAIRN_GCP_ENDPOINT"], "https://cloudresourcemanager.googleapis.com"),
+    gcpCredentialsFile: str(env, "CAIRN_GCP_CREDENTIALS_FILE") ?? str(env, "GOOGLE_APPLICATION_CREDENTIALS"),
+    gcpAccessToken: str(env, "CAIRN_GCP_ACCESS_TOKEN"),
+    gcpProject: str(env, "CAIRN_GCP_PROJECT"),
   };
   for (const [k, v] of Object.entries(overrides)) {
     if (v !== undefined) (settings as unknown as Record<string, unknown>)[k] = v;

@@ -1,3 +1,4 @@
+import { approvalAlertRules } from "../approvals/alerts.js";
 import type { Conn } from "../db/database.js";
 import { newId } from "../ids.js";
 import type { GroupBy, RuleFilter } from "./rules.js";
@@ -57,6 +58,30 @@ export const builtinAlertRules: BuiltinRule[] = [
     groupBy: null,
   },
   {
+    builtin: "automation-failed",
+    name: "Automated work failed",
+    description:
+      "a scheduled secret rotation (secret.rotation_failed) or an access revocation (request.revoke_failed) failed; it is retried with backoff",
+    events: ["secret.rotation_failed", "request.revoke_failed"],
+    match: [],
+    minSeverity: "info",
+    severity: "high",
+    threshold: { count: 1, windowSeconds: 60 },
+    groupBy: null,
+  },
+  {
+    builtin: "secret-rotated",
+    name: "Secret rotated on schedule",
+    description:
+      "a rotation policy rotated a secret (secret.rotated with notify; a policy's notify: false silences it, notify: [names] picks channels)",
+    events: ["secret.rotated"],
+    match: [{ metadata: { notify: true } }],
+    minSeverity: "info",
+    severity: "info",
+    threshold: { count: 1, windowSeconds: 60 },
+    groupBy: null,
+  },
+  {
     builtin: "audit-verify-failed",
     name: "Audit log verification failed",
     description: "verifying the audit log found a bad event, proof or checkpoint (audit.verify_failed)",
@@ -77,7 +102,7 @@ export async function ensureBuiltinAlertRules(conn: Conn, tenantId: string): Pro
   await conn
     .insertInto("alert_rules")
     .values(
-      builtinAlertRules.map((r) => ({
+      [...builtinAlertRules, ...approvalAlertRules].map((r) => ({
         id: newId("alertRule"),
         tenant_id: tenantId,
         name: r.name,

@@ -204,7 +204,11 @@ export function createEvaluator(options: EvaluatorOptions) {
   /** Writes the alerts and one pending delivery per channel each goes to. Returns the number of deliveries. */
   async function recordAlerts(trx: Conn, tenantId: string, logId: string, fired: Fired[]): Promise<number> {
     const tenant = await trx.selectFrom("tenants").select("name").where("id", "=", tenantId).executeTakeFirst();
-    const channels = await trx.selectFrom("alert_channels").select(["id", "type", "enabled"]).where("tenant_id", "=", tenantId).execute();
+    const channels = await trx
+      .selectFrom("alert_channels")
+      .select(["id", "name", "type", "enabled"])
+      .where("tenant_id", "=", tenantId)
+      .execute();
     const enabled = channels.filter((c) => c.enabled);
     const firedAt = new Date();
     const deliveries: { id: string; tenant_id: string; alert_id: string; channel_id: string; channel_type: string }[] = [];
@@ -227,7 +231,10 @@ export function createEvaluator(options: EvaluatorOptions) {
           document: JSON.stringify(doc),
         })
         .execute();
-      const targets = f.rule.channels.length > 0 ? enabled.filter((c) => f.rule.channels.includes(c.id)) : enabled;
+      let targets = f.rule.channels.length > 0 ? enabled.filter((c) => f.rule.channels.includes(c.id)) : enabled;
+      // An event may name the channels it is for (a secret rotation policy's `notify: [names]`).
+      const only = f.trigger.metadata.notifyChannels;
+      if (Array.isArray(only)) targets = targets.filter((c) => only.includes(c.name));
       for (const c of targets) {
         deliveries.push({ id: newId("alertDelivery"), tenant_id: tenantId, alert_id: f.id, channel_id: c.id, channel_type: c.type });
       }

@@ -10,19 +10,21 @@ export const builtinRoles: { name: string; description: string; rules: Rule[] }[
   { name: "admin", description: "everything in the tenant", rules: [{ effect: "allow", permission: "*:**:*" }] },
   {
     name: "operator",
-    description: "runs configuration, secrets and environments; reads keys, the audit log and alerts",
+    description: "runs configuration, secrets and environments; reads keys, the audit log, alerts and access requests; asks for access",
     rules: [
       ...allow(["configs", "secrets", "environments"], ["read", "list", "write", "delete", "rotate"]),
       ...allow(["keys", "audit", "alerts"], ["read", "list"]),
+      ...allow(["requests"], ["read", "list", "write"]),
     ],
   },
   {
     name: "developer",
-    description: "reads and writes configuration; lists secrets and reads them masked (no reveal)",
+    description: "reads and writes configuration; lists secrets and reads them masked (no reveal); asks for temporary access",
     rules: [
       ...allow(["configs"], ["read", "list", "write"]),
       ...allow(["secrets"], ["list", "read"]),
       ...allow(["environments"], ["read", "list"]),
+      ...allow(["requests"], ["write"]),
     ],
   },
   { name: "viewer", description: "reads configuration and environments", rules: allow(["configs", "environments"], ["read", "list"]) },

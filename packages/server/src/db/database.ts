@@ -10,6 +10,11 @@ import * as m0003 from "./migrations/0003_audit_log.js";
 import * as m0004 from "./migrations/0004_audit_checkpoints.js";
 import * as m0005 from "./migrations/0005_alerts.js";
 import * as m0006 from "./migrations/0006_audit_partitions.js";
+import * as m0007 from "./migrations/0007_secrets.js";
+import * as m0008 from "./migrations/0008_secret_rotation.js";
+import * as m0009 from "./migrations/0009_key_rotation.js";
+import * as m0010 from "./migrations/0010_access_requests.js";
+import * as m0011 from "./migrations/0011_approvals.js";
 import type { Database } from "./types.js";
 
 export type Db = Kysely<Database>;
@@ -34,6 +39,11 @@ const migrations: Record<string, Migration> = {
   "0004_audit_checkpoints": m0004,
   "0005_alerts": m0005,
   "0006_audit_partitions": m0006,
+  "0007_secrets": m0007,
+  "0008_secret_rotation": m0008,
+  "0009_key_rotation": m0009,
+  "0010_access_requests": m0010,
+  "0011_approvals": m0011,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

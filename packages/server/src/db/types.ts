@@ -112,6 +112,8 @@ export interface EnvironmentsTable {
   name: string;
   parent: string | null;
   created_at: Timestamp;
+  /** Writes to this environment become change requests (migration 0011). */
+  require_approval: Generated<boolean>;
 }
 
 export interface NamespacesTable {
@@ -131,6 +133,34 @@ export interface DataKeysTable {
   kek_provider: string;
   wrapped_key: Buffer;
   created_at: Timestamp;
+  /** Encryptions reserved under this key (migration 0009); rotated automatically before CAIRN_DATA_KEY_MAX_ENCRYPTIONS. */
+  encryptions: ColumnType<string, string | number | undefined, unknown>;
+  /** When a newer key replaced it as the namespace's active key. */
+  rotated_at: Date | null;
+  /** When no row used it any more (kept for the record; never used again to seal). */
+  retired_at: Date | null;
+}
+
+/** A key rotation job (migration 0009): a master-key rewrap or a data-key re-encryption, resumable from `cursor`. */
+export interface KeyRotationsTable {
+  id: string;
+  kind: "master" | "data";
+  tenant_id: string | null;
+  namespace_id: string | null;
+  status: "pending" | "running" | "completed" | "failed";
+  reason: string;
+  total: ColumnType<string, string | number | undefined, string | number>;
+  done: ColumnType<string, string | number | undefined, string | number>;
+  skipped: ColumnType<string, string | number | undefined, string | number>;
+  cursor: ColumnType<Record<string, unknown>, string | undefined, string>;
+  new_data_key_id: string | null;
+  target_kek: string | null;
+  error: string | null;
+  created_by: string | null;
+  created_at: Timestamp;
+  started_at: Date | null;
+  finished_at: Date | null;
+  updated_at: Timestamp;
 }
 
 export interface ConfigsTable {
@@ -362,12 +392,170 @@ export interface AlertDeliveriesTable {
   updated_at: Timestamp;
 }
 
+/** Approval policies (migration 0011): which subjects need approval, from whom, how many, for how long. */
+export interface ApprovalPoliciesTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  kind: "access_request" | "config_change";
+  match: Json<{ provider?: string; role?: string; environment?: string; namespace?: string }>;
+  auto_approve_below_seconds: number | null;
+  max_duration_seconds: number | null;
+  required_approvals: number;
+  approver_group: string | null;
+  approval_ttl_seconds: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  created_by: string | null;
+}
+
+/** One subject waiting for (or done with) approval, with the policy as it was when approval was asked. */
+export interface ApprovalSubjectsTable {
+  tenant_id: string;
+  kind: string;
+  subject_id: string;
+  requested_by: string;
+  policy_id: string | null;
+  policy: Json<Record<string, unknown>>;
+  required: number;
+  state: Generated<"pending" | "approved" | "denied">;
+  expires_at: Date | string;
+  created_at: Timestamp;
+  decided_at: Date | null;
+}
+
+export interface ApprovalDecisionsTable {
+  tenant_id: string;
+  kind: string;
+  subject_id: string;
+  approver: string;
+  decision: "approve" | "deny";
+  comment: string | null;
+  at: Timestamp;
+}
+
+/** A proposed write to a protected environment; the values (and their diffs) are sealed, never plaintext. */
+export interface ChangeRequestsTable {
+  id: string;
+  tenant_id: string;
+  status: "pending" | "approved" | "rejected" | "applied" | "expired";
+  /** What it touches (namespace, key, environment, op, baseVersion, secret): never a value. */
+  targets: Json<unknown[]>;
+  environments: Json<string[]>;
+  namespaces: Json<string[]>;
+  proposed_by: string;
+  /** The proposer as an actor (id, type, name, roles, permissions), to apply the write as them. */
+  proposer: Json<Record<string, unknown>>;
+  reason: string | null;
+  kek_provider: string;
+  wrapped_key: Buffer;
+  payload_sealed: Buffer;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  expires_at: Date | string;
+  applied_at: Date | null;
+  applied_by: string | null;
+  result: ColumnType<unknown, string | null | undefined, string | null>;
+}
+
+export interface SecretRotationPoliciesTable {
+  id: string;
+  tenant_id: string;
+  namespace: string;
+  key: string;
+  environment: string;
+  interval_seconds: number;
+  grace_period_seconds: number;
+  auto_rotate: boolean;
+  /** `true`, `false`, or alert channel names. */
+  notify: ColumnType<boolean | string[], string, string>;
+  strategy: "postgres-alternating-users" | null;
+  /** `ns/key` of the admin credentials a strategy connects with; null = the secret's own credentials. */
+  admin_secret: string | null;
+  next_rotation_at: Date | null;
+  attempts: Generated<number>;
+  last_error: string | null;
+  last_attempt_at: Date | null;
+  last_rotated_at: Date | null;
+  last_rotated_version: number | null;
+  locked_until: Date | null;
+  claim_id: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  created_by: string | null;
+  updated_by: string | null;
+}
+
+/** Access requests (migration 0010): seed 003's requests table plus grants, sealed credentials and revocation. */
+export interface RequestsTable {
+  correlation_id: string;
+  tenant_id: string;
+  status: string;
+  cloud_provider: string;
+  request_payload: Json<Record<string, unknown>>;
+  principal: string;
+  role: string | null;
+  duration_seconds: number;
+  requested_by: string;
+  received_at: Timestamp;
+  updated_at: Timestamp;
+  completed_at: Date | null;
+  error_details: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  version: Generated<number>;
+  idempotency_key: string | null;
+  idempotency_hash: string | null;
+  approval_expires_at: Date | null;
+  attempts: Generated<number>;
+  expires_at: Date | null;
+  grant_ref: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  credentials_kek: string | null;
+  credentials_wrapped: Buffer | null;
+  credentials_sealed: Buffer | null;
+  credentials_revealed_at: Date | null;
+  revoke_at: Date | null;
+  revoke_reason: string | null;
+  revoke_attempts: Generated<number>;
+  revoke_locked_until: Date | null;
+  revoked_at: Date | null;
+}
+
+/** The PostgreSQL-backed job queue (migration 0010), used when REDIS_URL is not set. */
+export interface QueueJobsTable {
+  id: string;
+  queue: string;
+  data: Json<Record<string, unknown>>;
+  attempts: Generated<number>;
+  run_at: Timestamp;
+  locked_until: Date | null;
+  last_error: string | null;
+  created_at: Timestamp;
+}
+
+/** Secrets (migration 0007): type, non-secret facts and rotation state of a secret config entry; never a value. */
+export interface SecretMetaTable {
+  tenant_id: string;
+  namespace_id: string;
+  key: string;
+  environment: string;
+  type: string;
+  /** The config version `metadata` describes. */
+  version: number;
+  metadata: Json<Record<string, unknown>>;
+  rotated_at: Date | null;
+  previous_version: number | null;
+  previous_metadata: ColumnType<Record<string, unknown> | null, string | null, string | null>;
+  previous_expires_at: Date | null;
+  updated_at: Timestamp;
+}
+
 export interface Database {
+  secret_meta: SecretMetaTable;
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
   environments: EnvironmentsTable;
   namespaces: NamespacesTable;
   data_keys: DataKeysTable;
+  key_rotations: KeyRotationsTable;
   configs: ConfigsTable;
   config_versions: ConfigVersionsTable;
   schemas: SchemasTable;
@@ -394,6 +582,13 @@ export interface Database {
   groups: GroupsTable;
   group_members: GroupMembersTable;
   role_bindings: RoleBindingsTable;
+  secret_rotation_policies: SecretRotationPoliciesTable;
+  approval_policies: ApprovalPoliciesTable;
+  approval_subjects: ApprovalSubjectsTable;
+  approval_decisions: ApprovalDecisionsTable;
+  change_requests: ChangeRequestsTable;
+  requests: RequestsTable;
+  queue_jobs: QueueJobsTable;
 }
 
 export type ConfigRow = Selectable<ConfigsTable>;

@@ -16,10 +16,14 @@ for (const backend of backends()) {
       const items = await rules();
       const builtins: Record<string, any> = Object.fromEntries(items.filter((r) => r.builtin).map((r) => [r.builtin, r]));
       assert.deepEqual(Object.keys(builtins).sort(), [
+        "approval-decided",
+        "approval-requested",
         "audit-verify-failed",
         "auth-failures",
+        "automation-failed",
         "revoked-key-used",
         "secret-reveal-production",
+        "secret-rotated",
       ]);
       for (const r of Object.values(builtins)) {
         assert.equal(r.enabled, true);

@@ -44,6 +44,11 @@ export function createNamespaceService(deps: { db: Db; repo: NamespaceRepository
       return ns;
     },
 
+    /** Drops cached lookups of a namespace whose active data key changed (key rotation); all of them without an id. */
+    forget(namespaceId?: string): void {
+      for (const [key, ref] of committed) if (namespaceId === undefined || ref.id === namespaceId) committed.delete(key);
+    },
+
     /** Creates the namespace, its ancestors and their data keys inside the caller's transaction. */
     async ensure(trx: Conn, tenantId: string, path: string): Promise<NamespaceRef> {
       checkNamespace(path);
