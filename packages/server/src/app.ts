@@ -251,7 +251,7 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
       authz: authorizer,
       audit,
       defaultGraceSeconds: settings.secretGraceSeconds,
-      environments,
+      protection: { environments, resolvedFrom: configs.resolvedFrom },
     });
     // Rotation policies (issue 5 point 4-5): strategies run as the secrets' rotation hook; the scheduler on every replica.
     const rotationPolicies = createPolicyRepository(db);
@@ -294,7 +294,12 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
       authz: authorizer,
       kek,
     });
-    const protectedEnvironments = createProtectedEnvironmentGate({ environments, changeRequests, authz: authorizer });
+    const protectedEnvironments = createProtectedEnvironmentGate({
+      environments,
+      changeRequests,
+      authz: authorizer,
+      resolvedFrom: configs.resolvedFrom,
+    });
     const sessionTokens = createSessionTokens({ db, kek });
     const userRepo = createUserRepository(db);
     const sessions = createSessionService({ db, users: userRepo, tokens: sessionTokens, audit, limiter: rateLimiter });

@@ -27,8 +27,36 @@ for (const backend of backends()) {
         list.json.items.filter((e: any) => e.requireApproval).map((e: any) => e.name),
         ["production"],
       );
-      // Writes elsewhere go through as before.
-      assert.equal((await cairn.call("PUT", cfg("shop/api", "timeout", "staging"), { value: 5 })).status, 200);
+      // Writes elsewhere go through as before: a new environment outside production's chain.
+      assert.equal((await cairn.call("POST", "/api/v1/environments", { name: "sandbox", parent: "base" })).status, 201);
+      assert.equal((await cairn.call("PUT", cfg("shop/api", "timeout", "sandbox"), { value: 5 })).status, 200);
+    });
+
+    it("a write to an environment production inherits from is held when production reads that key from there", async () => {
+      await cairn.call("PATCH", "/api/v1/environments/production", { requireApproval: false });
+      assert.equal((await cairn.call("PUT", cfg("shop/api", "own", "production"), { value: "prod" })).status, 200);
+      assert.equal((await cairn.call("PUT", cfg("shop/api", "own", "base"), { value: "base" })).status, 200);
+      assert.equal((await cairn.call("PUT", cfg("shop/api", "shared", "base"), { value: 1 })).status, 200);
+      await cairn.call("PATCH", "/api/v1/environments/production", { requireApproval: true });
+
+      // production has its own value of "own": base and staging writes don't change what production reads.
+      assert.equal((await developer.call("PUT", cfg("shop/api", "own", "base"), { value: "base-2" })).status, 200);
+      assert.equal((await developer.call("PUT", cfg("shop/api", "own", "staging"), { value: "stg" })).status, 200);
+      // production reads "shared" from base: changing it there, or overriding it on the way (staging), or
+      // deleting it, or creating a key production would see, all go through approval.
+      const held = await developer.call("PUT", cfg("shop/api", "shared", "base"), { value: 2 });
+      assert.equal(held.status, 202, held.text);
+      assert.deepEqual(held.json.changeRequest.environments, ["base"]);
+      assert.equal((await developer.call("PUT", cfg("shop/api", "shared", "staging"), { value: 3 })).status, 202);
+      assert.equal((await cairn.call("DELETE", cfg("shop/api", "shared", "base"))).status, 202);
+      assert.equal((await developer.call("PUT", cfg("shop/api", "brand-new", "development"), { value: true })).status, 202);
+      assert.equal((await cairn.call("GET", cfg("shop/api", "shared"))).json.value, 1, "production still reads the old value");
+      assert.equal((await cairn.call("GET", cfg("shop/api", "brand-new", "development"))).status, 404);
+      // The secrets API cannot go around it: a direct set there is refused, saying how to propose it.
+      const secret = await cairn.call("PUT", `/api/v1/secrets/${ns("shop/api")}/token?environment=base`, { type: "generic", value: "t0k" });
+      assert.equal(secret.status, 409, secret.text);
+      assert.match(secret.json.detail, /change request/);
+      assert.equal((await cairn.call("GET", `/api/v1/secrets/${ns("shop/api")}/token?environment=base`)).status, 404);
     });
 
     it("propose → approve → apply: 202 with the diff, nothing changes until applied, applied as the proposer", async () => {

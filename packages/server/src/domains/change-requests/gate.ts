@@ -69,24 +69,47 @@ const WRITES: { method: string; path: RegExp; changes: (p: Params, q: Query, b: 
 const writeOf = (method: string, url: string | undefined) =>
   url ? WRITES.find((w) => w.method.split("|").includes(method) && w.path.test(url)) : undefined;
 
+/** What deciding whether a write needs approval looks at. */
+export interface ProtectionLookups {
+  environments: Pick<EnvironmentService, "requiresApproval" | "protectedHeirs">;
+  /** The environment of `chain` a read of the key resolves from now, or undefined when it has no value there. */
+  resolvedFrom: (tenantId: string, namespace: string, key: string, chain: string[]) => Promise<string | undefined>;
+}
+
+/**
+ * Whether a write of namespace/key in `environment` needs approval: the environment is protected, or a
+ * protected environment below it reads this key from there (it has no value of its own closer than the
+ * written environment), so the write would change what the protected environment sees.
+ */
+export async function needsApproval(
+  deps: ProtectionLookups,
+  tenantId: string,
+  c: { namespace: string; key: string; environment: string },
+): Promise<boolean> {
+  if (await deps.environments.requiresApproval(tenantId, c.environment)) return true;
+  for (const heir of await deps.environments.protectedHeirs(tenantId, c.environment)) {
+    const from = await deps.resolvedFrom(tenantId, c.namespace, c.key, heir.chain);
+    if (from === undefined || heir.chain.indexOf(from) >= heir.chain.indexOf(c.environment)) return true;
+  }
+  return false;
+}
+
 /**
  * The one hook point of protected environments in configs: `gate.install(app)` at the top of the config
  * routes. A write (PUT/POST/DELETE/rollback/bulk) that touches an environment with `requireApproval`
- * is authorised as the write would be, then turned into a change request: `202 {changeRequest}`, and the
+ * (or that a protected environment inherits from) is authorised as the write would be, then turned into a change request: `202 {changeRequest}`, and the
  * route's handler never runs. Writes to other environments pass through untouched.
  */
-export function createProtectedEnvironmentGate(deps: {
-  environments: Pick<EnvironmentService, "requiresApproval">;
-  changeRequests: Pick<ChangeRequestService, "propose">;
-  authz: Pick<Authorizer, "require">;
-}) {
+export function createProtectedEnvironmentGate(
+  deps: ProtectionLookups & { changeRequests: Pick<ChangeRequestService, "propose">; authz: Pick<Authorizer, "require"> },
+) {
   async function preHandler(request: FastifyRequest, reply: FastifyReply) {
     const write = writeOf(request.method, request.routeOptions.url);
     if (!write) return;
     const ctx = ctxOf(request);
     const changes = write.changes(request.params as Params, (request.query ?? {}) as Query, request.body as Body, request.method);
     let guarded = false;
-    for (const c of changes) if (await deps.environments.requiresApproval(ctx.actor.tenantId, c.environment)) guarded = true;
+    for (const c of changes) if (await needsApproval(deps, ctx.actor.tenantId, c)) guarded = true;
     if (!guarded) return;
     for (const c of changes) {
       const action: Action = c.op === "delete" ? "delete" : "write";

@@ -342,6 +342,14 @@ export function createConfigService(deps: {
       return options.reveal && shared.entry.secret ? load(true) : shared;
     },
 
+    /** The environment of `chain` a read of the key resolves from now; undefined when none holds a live value. */
+    async resolvedFrom(tenantId: string, namespace: string, key: string, chain: string[]): Promise<string | undefined> {
+      const ns = await deps.namespaces.find(tenantId, namespace);
+      if (!ns) return undefined;
+      const heads = await deps.repo.heads(tenantId, ns.id, key, chain);
+      return chain.find((env) => heads.some((h) => h.environment === env && !h.deleted));
+    },
+
     /**
      * A read with its `${ref:…}` references resolved (`?resolve=true`). A masked secret is left alone:
      * its references are part of what is hidden.

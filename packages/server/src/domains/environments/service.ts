@@ -86,6 +86,19 @@ export function createEnvironmentService(deps: {
       return chainOf(envs, name);
     },
 
+    /**
+     * The protected environments below `name` (they inherit from it), each with its chain: a write to
+     * `name` can change what they read, so the change-request gate looks at them too.
+     */
+    async protectedHeirs(tenantId: string, name: string): Promise<{ name: string; chain: string[] }[]> {
+      const envs = await lookup(tenantId, name);
+      if (!envs) return [];
+      return [...envs.values()]
+        .filter((e) => e.requireApproval && e.name !== name)
+        .map((e) => ({ name: e.name, chain: chainOf(envs, e.name) }))
+        .filter((e) => e.chain.includes(name));
+    },
+
     /** Whether writes to `name` need approval (change requests); false for an unknown environment. */
     async requiresApproval(tenantId: string, name: string): Promise<boolean> {
       return (await lookup(tenantId, name))?.get(name)?.requireApproval ?? false;

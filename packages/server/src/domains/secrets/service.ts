@@ -5,6 +5,7 @@ import type { Conn } from "../../db/database.js";
 import { CairnError } from "../../errors.js";
 import { type GeneratorPolicy, generateSecret } from "../../secrets/generators.js";
 import { type SecretFacts, type SecretType, validateSecret } from "../../secrets/types.js";
+import { needsApproval, type ProtectionLookups } from "../change-requests/gate.js";
 import type { ConfigEntry, ResolvedConfig } from "../configs/schemas.js";
 import type { ConfigService } from "../configs/service.js";
 import type { NamespaceRef, NamespaceService } from "../namespaces/service.js";
@@ -64,8 +65,8 @@ export function createSecretService(deps: {
   audit: Pick<AuditLog, "append">;
   /** Default grace period of a rotation's previous value (CAIRN_SECRET_GRACE_SECONDS). */
   defaultGraceSeconds: number;
-  /** Protected environments (`requireApproval`): direct secret writes there are refused. */
-  environments?: { requiresApproval(tenantId: string, name: string): Promise<boolean> };
+  /** Protected environments (`requireApproval`): direct secret writes that would change them are refused. */
+  protection?: ProtectionLookups;
   clock?: () => Date;
 }) {
   const now = () => deps.clock?.() ?? new Date();
@@ -81,10 +82,10 @@ export function createSecretService(deps: {
    */
   async function refuseIfProtected(ctx: CallContext, address: SecretAddress) {
     const environment = environmentOf(address);
-    if (!(await deps.environments?.requiresApproval(ctx.actor.tenantId, environment))) return;
+    if (!deps.protection || !(await needsApproval(deps.protection, ctx.actor.tenantId, { ...address, environment }))) return;
     throw new CairnError(
       "conflict",
-      `${environment} requires approval for changes: propose this one as a change request with PUT /api/v1/configs/{ns}/{key}?environment=${environment} and {"value": …, "secret": true} (or \`cairn set … --secret --env ${environment}\`), then have it approved and applied`,
+      `${environment} (or a protected environment that reads this key from it) requires approval for changes: propose this one as a change request with PUT /api/v1/configs/{ns}/{key}?environment=${environment} and {"value": …, "secret": true} (or \`cairn set … --secret --env ${environment}\`), then have it approved and applied`,
     );
   }
   const where = (tenantId: string, ns: NamespaceRef, key: string, environment: string) => ({
