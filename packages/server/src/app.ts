@@ -202,7 +202,6 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
       audit,
       log,
       maxEncryptions: settings.dataKeyMaxEncryptions,
-      singleConnection: store.kind === "pglite",
     });
     const namespaces = createNamespaceService({ db, repo: createNamespaceRepository(), keyring });
     const environments = createEnvironmentService({ db, repo: createEnvironmentRepository(db), audit, bus });

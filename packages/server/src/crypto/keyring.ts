@@ -13,13 +13,14 @@ export type LimitHandler = (key: { id: string; tenantId: string; namespaceId: st
 
 /**
  * Per-namespace data keys (DEKs), wrapped by the KEK provider. Unwrapped DEKs live in memory only,
- * keyed by id. Every database call takes the caller's connection: inside a transaction on the embedded
- * store there is no other connection to use.
+ * keyed by id. Key loads take the caller's connection: inside a transaction on the embedded store there is
+ * no other connection to use.
  *
  * Encryptions per data key are counted in `data_keys.encryptions` ahead of use: a process reserves a
  * block, uses it from memory, and reserves the next before it runs out. A crash loses the unused part of
- * a block (an over-count), never a count — so the NIST SP 800-38D limit of 2^32 random-nonce
- * encryptions per key is kept: at `maxEncryptions` the key-rotation service is told to rotate the key.
+ * a block (an over-count); only encryptions made on credit inside transactions (see `count`) can go
+ * uncounted, a handful, far inside the margin below 2^32 — so the NIST SP 800-38D limit of 2^32
+ * random-nonce encryptions per key is kept: at `maxEncryptions` the key-rotation service is told to rotate it.
  */
 export function createKeyring(deps: {
   db: Db;
@@ -28,8 +29,6 @@ export function createKeyring(deps: {
   log?: Log;
   /** `CAIRN_DATA_KEY_MAX_ENCRYPTIONS`. */
   maxEncryptions?: number;
-  /** The embedded store has one connection: a count inside a transaction must use that transaction. */
-  singleConnection?: boolean;
 }) {
   const unwrapped = new Map<string, Buffer>();
   const kekContext = (tenantId: string, namespaceId: string, id: string) => `${tenantId}/${namespaceId}/${id}`;
@@ -37,7 +36,8 @@ export function createKeyring(deps: {
   const block = Math.max(1, Math.min(1024, Math.floor(maxEncryptions / 4096)));
   /** Encryptions reserved in the database and not used yet, per data key. */
   const leases = new Map<string, number>();
-  const refilling = new Set<string>();
+  /** The reservation in flight per data key: concurrent writers share it instead of queueing on the row. */
+  const refilling = new Map<string, Promise<void>>();
   const limitHandlers: LimitHandler[] = [];
   let closed = false;
 
@@ -77,36 +77,48 @@ export function createKeyring(deps: {
     for (const handler of limitHandlers) handler(key);
   }
 
-  /** Tops the lease up in the background, on the pool (on the embedded store it queues behind any open transaction). */
-  function refill(id: string) {
-    if (refilling.has(id) || closed) return;
-    refilling.add(id);
-    reserve(deps.db, id, block)
+  /** Tops the lease up on the pool, one reservation at a time per key (on the embedded store it queues behind any open transaction). */
+  function refill(id: string): Promise<void> {
+    const inFlight = refilling.get(id);
+    if (inFlight) return inFlight;
+    if (closed) return Promise.resolve();
+    const done = reserve(deps.db, id, block)
       .then((row) => {
         if (row) leases.set(id, (leases.get(id) ?? 0) + block);
         checkLimit(row);
       })
       .catch((e: unknown) => deps.log?.warn({ error: (e as Error).message }, "reserving data key encryptions failed; will retry"))
       .finally(() => refilling.delete(id));
+    refilling.set(id, done);
+    return done;
+  }
+
+  function take(id: string): boolean {
+    const left = leases.get(id) ?? 0;
+    if (left <= 0) return false;
+    leases.set(id, left - 1);
+    if (left - 1 <= block / 2) void refill(id);
+    return true;
   }
 
   /** Counts one encryption under `id` before it happens. */
   async function count(conn: Conn, id: string): Promise<void> {
-    const left = leases.get(id) ?? 0;
-    if (left > 0) {
-      leases.set(id, left - 1);
-      if (left - 1 <= block / 2) refill(id);
+    if (take(id)) return;
+    if (conn.isTransaction) {
+      // Never touch data_keys inside the caller's transaction (row locks there deadlock concurrent writers),
+      // nor wait for a second pool connection while it holds locks: count on credit, and the reservation
+      // started here pays it back. A crash before it lands under-counts by at most that credit, far inside
+      // the margin CAIRN_DATA_KEY_MAX_ENCRYPTIONS keeps below 2^32.
+      leases.set(id, (leases.get(id) ?? 0) - 1);
+      void refill(id);
       return;
     }
-    if (conn.isTransaction && deps.singleConnection) {
-      // Counted in the caller's transaction: should it roll back, the ciphertext is gone with the count.
-      checkLimit(await reserve(conn, id, 1));
-      refill(id);
-      return;
+    // No lease: wait for the (shared) reservation; if others used it up meanwhile, take part in the next.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await refill(id);
+      if (take(id)) return;
     }
-    const row = await reserve(deps.db, id, block);
-    if (row) leases.set(id, (leases.get(id) ?? 0) + block - 1);
-    checkLimit(row);
+    checkLimit(await reserve(deps.db, id, 1));
   }
 
   return {
@@ -123,10 +135,12 @@ export function createKeyring(deps: {
         key = randomBytes(32);
         wrapped = await deps.kek.wrap(key, context);
       }
+      // Born with its first block of encryptions reserved: nothing else can count it before it commits.
       await conn
         .insertInto("data_keys")
-        .values({ id, tenant_id: tenantId, namespace_id: namespaceId, kek_provider: deps.kek.id, wrapped_key: wrapped })
+        .values({ id, tenant_id: tenantId, namespace_id: namespaceId, kek_provider: deps.kek.id, wrapped_key: wrapped, encryptions: block })
         .execute();
+      leases.set(id, block);
       unwrapped.set(id, key);
       return id;
     },

@@ -14,6 +14,7 @@ const CREATES_IN_OWN_TENANT = new Set([
   "PUT /api/v1/schemas/{ns}/{key}",
   "PUT /api/v1/roles/{name}",
   "POST /api/v1/configs/{ns}/validate",
+  "PUT /api/v1/secrets/{ns}/{key}",
 ]);
 
 const bodies: Record<string, unknown> = {
@@ -26,6 +27,16 @@ const bodies: Record<string, unknown> = {
   "POST /api/v1/keys/{id}/rotate": {},
   "PATCH /api/v1/alerts/rules/{id}": { enabled: false },
   "PATCH /api/v1/alerts/channels/{id}": { enabled: false },
+  "PUT /api/v1/approval-policies/{id}": { name: "b-policy", kind: "access_request", requiredApprovals: 2 },
+  "POST /api/v1/change-requests/{id}/approve": {},
+  "POST /api/v1/change-requests/{id}/reject": {},
+  "PUT /api/v1/secrets/{ns}/{key}": { type: "generic", value: "from-b" },
+  "POST /api/v1/secrets/{ns}/{key}/rotate": {},
+  "PUT /api/v1/secrets/{ns}/{key}/policy": { intervalSeconds: 86400 },
+  "PATCH /api/v1/environments/{name}": { requireApproval: false },
+  "POST /api/v1/requests/{id}/approve": {},
+  "POST /api/v1/requests/{id}/deny": {},
+  "POST /api/v1/requests/{id}/revoke": {},
 };
 
 for (const backend of backends()) {
@@ -45,6 +56,9 @@ for (const backend of backends()) {
         `/api/v1/role-bindings/${a.binding}`,
         `/api/v1/alerts/rules/${a.alertRule}`,
         `/api/v1/alerts/channels/${a.alertChannel}`,
+        `/api/v1/approval-policies/${a.policy}`,
+        `/api/v1/requests/${a.accessRequest}`,
+        `/api/v1/change-requests/${a.changeRequest}`,
       ];
       const out = [];
       for (const url of reads) {
@@ -91,7 +105,38 @@ for (const backend of backends()) {
         if (!alertDelivery) await new Promise((r) => setTimeout(r, 20));
       }
       assert.ok(alertDelivery, "tenant A's write queued an alert delivery");
+      // Approvals, key rotations, access requests and change requests of A.
+      const policy = await cairn.call("POST", "/api/v1/approval-policies", {
+        name: "a-policy",
+        kind: "access_request",
+        requiredApprovals: 1,
+      });
+      assert.equal(policy.status, 201, policy.text);
+      const rotation = await cairn.call("POST", "/api/v1/admin/key-rotations", { kind: "data", namespace: "iso/a" });
+      assert.equal(rotation.status, 202, rotation.text);
+      const accessRequest = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+      await cairn.store.db
+        .insertInto("requests")
+        .values({
+          correlation_id: accessRequest,
+          tenant_id: cairn.bootstrap.tenantId,
+          status: "DENIED",
+          cloud_provider: "postgres",
+          request_payload: JSON.stringify({ provider: "postgres", principal: "a", role: "r", durationSeconds: 60, justification: "a" }),
+          principal: "a",
+          role: "r",
+          duration_seconds: 60,
+          requested_by: "a",
+        } as never)
+        .execute();
+      assert.equal((await cairn.call("PATCH", "/api/v1/environments/production", { requireApproval: true })).status, 200);
+      const proposal = await cairn.call("PUT", `/api/v1/configs/${ns("iso/a")}/k?environment=production`, { value: "proposed" });
+      assert.equal(proposal.status, 202, proposal.text);
       const a = {
+        policy: policy.json.id,
+        rotation: rotation.json.id,
+        accessRequest,
+        changeRequest: proposal.json.changeRequest.id,
         key: key.json.id,
         user: user.json.id,
         group: group.json.id,
@@ -123,7 +168,15 @@ for (const backend of backends()) {
                     ? a.alertChannel
                     : path.startsWith("/api/v1/alerts/deliveries/")
                       ? a.alertDelivery
-                      : undefined;
+                      : path.startsWith("/api/v1/approval-policies/")
+                        ? a.policy
+                        : path.startsWith("/api/v1/admin/key-rotations/")
+                          ? a.rotation
+                          : path.startsWith("/api/v1/requests/")
+                            ? a.accessRequest
+                            : path.startsWith("/api/v1/change-requests/")
+                              ? a.changeRequest
+                              : undefined;
       // Routes that create in B's own space go last: after them, B has its own objects at those paths.
       const routes = Object.entries(doc.paths)
         .filter(([path]) => path.startsWith("/api/v1/") && path.includes("{"))
@@ -151,7 +204,7 @@ for (const backend of backends()) {
       assert.ok(probed >= 20, `only ${probed} routes probed: is the OpenAPI document complete?`);
       assert.equal(await snapshotOfA(a), before, "tenant A's objects are unchanged");
       // What B wrote landed in B's own namespace.
-      const own = await cairn.call("GET", `/api/v1/configs/${ns("iso/a")}/k`, undefined, asB);
+      const own = await cairn.call("GET", `/api/v1/configs/${ns("iso/a")}/k?reveal=true`, undefined, asB);
       assert.equal(own.json.value, "from-b");
     });
   });

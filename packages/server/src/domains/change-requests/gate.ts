@@ -132,8 +132,10 @@ export function createProtectedEnvironmentGate(
         route.schema = route.schema ?? {};
         const schema = route.schema as { response?: Record<string, unknown> };
         schema.response = { 202: ChangeRequestAccepted, ...schema.response };
+        // On the write routes only: reads (the hot path) never run it.
+        const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+        route.preHandler = [...existing, preHandler];
       });
-      app.addHook("preHandler", preHandler);
     },
   };
 }
