@@ -17,6 +17,7 @@ import {
   PutUserPolicyCommand,
 } from "@aws-sdk/client-iam";
 import { type Settings, SettingsError } from "../../../settings.js";
+import { NETWORK_CODES } from "./http.js";
 import { type AccessProvider, type GrantInput, type GrantResult, TransientProviderError } from "./types.js";
 
 export interface AwsProviderOptions {
@@ -134,16 +135,6 @@ const TRANSIENT_CODES = new Set([
   "RequestTimeout",
   "RequestTimeoutException",
   "TimeoutError",
-]);
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
 ]);
 
 interface SdkError {

@@ -1,6 +1,7 @@
 import { TransientProviderError } from "./types.js";
 
-const NETWORK_CODES = new Set([
+/** Error codes of a connection that failed on the way (worth a retry). */
+export const NETWORK_CODES: ReadonlySet<string> = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
   "ETIMEDOUT",
