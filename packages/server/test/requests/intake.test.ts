@@ -27,7 +27,7 @@ for (const backend of backends()) {
         .selectFrom("audit_events")
         .select("event_type")
         .where("resource_id", "=", correlationId)
-        .orderBy("id")
+        .orderBy("seq")
         .execute();
       assert.deepEqual(
         events.map((e) => e.event_type).filter((t) => t.startsWith("request.")),

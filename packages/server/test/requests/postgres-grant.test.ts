@@ -124,7 +124,7 @@ describe("access requests: the postgres provider", { skip: TARGET ? false : "nee
           .select("event_type")
           .where("resource_id", "=", id)
           .where("event_type", "like", "request.%")
-          .orderBy("id")
+          .orderBy("seq")
           .execute();
         assert.deepEqual(
           events.map((e) => e.event_type),
