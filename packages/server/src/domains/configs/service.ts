@@ -161,13 +161,17 @@ export function createConfigService(deps: {
    * record: callers do those), or undefined when there is none.
    */
   async function currentValue(tenantId: string, namespace: string, key: string, environment: string): Promise<ReferencedValue | undefined> {
-    const ns = await deps.namespaces.find(tenantId, namespace);
-    if (!ns) return undefined;
-    const chain = await deps.environments.chain(tenantId, environment);
-    const heads = await deps.repo.heads(tenantId, ns.id, key, chain);
-    const head = chain.map((env) => heads.find((h) => h.environment === env && !h.deleted)).find((h) => h !== undefined);
+    const head = await liveHead(tenantId, namespace, key, await deps.environments.chain(tenantId, environment));
     if (!head) return undefined;
     return { value: await openValue(head, head.version), secret: head.secret };
+  }
+
+  /** The head a read along `chain` resolves to now (the first environment holding a live value), from the database. */
+  async function liveHead(tenantId: string, namespace: string, key: string, chain: string[]) {
+    const ns = await deps.namespaces.find(tenantId, namespace);
+    if (!ns) return undefined;
+    const heads = await deps.repo.heads(tenantId, ns.id, key, chain);
+    return chain.map((env) => heads.find((h) => h.environment === env && !h.deleted)).find((h) => h !== undefined);
   }
 
   /**
@@ -344,10 +348,7 @@ export function createConfigService(deps: {
 
     /** The environment of `chain` a read of the key resolves from now; undefined when none holds a live value. */
     async resolvedFrom(tenantId: string, namespace: string, key: string, chain: string[]): Promise<string | undefined> {
-      const ns = await deps.namespaces.find(tenantId, namespace);
-      if (!ns) return undefined;
-      const heads = await deps.repo.heads(tenantId, ns.id, key, chain);
-      return chain.find((env) => heads.some((h) => h.environment === env && !h.deleted));
+      return (await liveHead(tenantId, namespace, key, chain))?.environment;
     },
 
     /**
