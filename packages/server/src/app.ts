@@ -52,6 +52,7 @@ import { createKeyRepository } from "./domains/keys/repository.js";
 import { keyRoutes } from "./domains/keys/routes.js";
 import { createKeyService, type KeyService } from "./domains/keys/service.js";
 import { createNamespaceRepository } from "./domains/namespaces/repository.js";
+import { namespaceRoutes } from "./domains/namespaces/routes.js";
 import { createNamespaceService } from "./domains/namespaces/service.js";
 import { createRequests, type Requests } from "./domains/requests/index.js";
 import { requestRoutes } from "./domains/requests/routes.js";
@@ -80,6 +81,7 @@ import { watchRoutes } from "./domains/watch/routes.js";
 import { createWatchService, type WatchService } from "./domains/watch/service.js";
 import { createEventBus, type EventBus } from "./events/bus.js";
 import { closeRedis, connectRedis, type Log } from "./events/redis.js";
+import { registerConsole } from "./http/console.js";
 import { registerMetricsRoute } from "./http/metrics.js";
 import { registerOpsRoutes } from "./http/ops.js";
 import { registerProblemHandler } from "./http/problem.js";
@@ -426,6 +428,7 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
     await app.register(swaggerUi, { routePrefix: "/docs" });
     registerProblemHandler(app);
     registerOpsRoutes(app, store);
+    await registerConsole(app, settings.consoleDir);
     await registerMetricsRoute(app, metrics, { metricsToken: settings.metricsToken, tracing: settings.otlpEndpoint !== undefined });
 
     // How a caller gets a session token: the only /api/v1 routes without a bearer token.
@@ -445,6 +448,7 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
           }, done);
         });
         await api.register(configRoutes(configs, authorizer, protectedEnvironments));
+        await api.register(namespaceRoutes(namespaces, authorizer));
         await api.register(approvalPolicyRoutes(approvalPolicies, authorizer));
         await api.register(changeRequestRoutes(changeRequests));
         await api.register(secretRoutes(secrets));

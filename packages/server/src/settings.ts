@@ -1,4 +1,5 @@
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { type KekSettings, parseKekSettings } from "./crypto/kek-settings.js";
 
 /**
@@ -14,6 +15,8 @@ export interface Settings extends KekSettings {
   /** Unset → embedded PGlite in `dataDir`. */
   databaseUrl?: string;
   redisUrl?: string;
+  /** The built web console served at `/` (`CAIRN_CONSOLE_DIR`, default packages/web/dist; `off` serves none). */
+  consoleDir: string | undefined;
   /** Base64 of 32 bytes, from CAIRN_MASTER_KEY. */
   masterKey?: string;
   /** A file holding the base64 master key, from CAIRN_MASTER_KEY_FILE. */
@@ -180,6 +183,15 @@ function serveRole(env: NodeJS.ProcessEnv): Settings["role"] {
   return raw;
 }
 
+/** packages/web/dist beside this package: the same two levels up from src/ (tsx) and dist/ (compiled). */
+const bundledConsoleDir = fileURLToPath(new URL("../../web/dist", import.meta.url));
+
+function consoleDir(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = str(env, "CAIRN_CONSOLE_DIR");
+  if (raw === "off") return undefined;
+  return raw ? path.resolve(raw) : bundledConsoleDir;
+}
+
 function str(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === "" ? undefined : v.trim();
@@ -195,6 +207,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Se
     host: str(env, "CAIRN_HOST") ?? "127.0.0.1",
     port: int(env, "CAIRN_PORT", int(env, "PORT", 8080, 0, 65535), 0, 65535),
     dataDir: str(env, "CAIRN_DATA_DIR") ?? ".cairn/data",
+    consoleDir: consoleDir(env),
     databaseUrl: str(env, "DATABASE_URL"),
     redisUrl: str(env, "REDIS_URL"),
     masterKey: str(env, "CAIRN_MASTER_KEY"),

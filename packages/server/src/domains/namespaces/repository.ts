@@ -10,6 +10,18 @@ export function createNamespaceRepository() {
         .where("path", "=", path)
         .executeTakeFirst();
     },
+    /** Every namespace of a tenant with its number of live keys (any environment), by path. */
+    list(conn: Conn, tenantId: string) {
+      return conn
+        .selectFrom("namespaces as n")
+        .leftJoin("configs as c", (join) => join.onRef("c.namespace_id", "=", "n.id").on("c.deleted", "=", false))
+        .select(["n.path", "n.created_at"])
+        .select((eb) => eb.fn.count<string>("c.key").distinct().as("keys"))
+        .where("n.tenant_id", "=", tenantId)
+        .groupBy(["n.path", "n.created_at"])
+        .orderBy("n.path")
+        .execute();
+    },
     /** Inserts unless present (a concurrent creator wins quietly); says whether this call created it. */
     async insertIfAbsent(conn: Conn, row: { id: string; tenantId: string; path: string; parentId: string | null }) {
       const inserted = await conn

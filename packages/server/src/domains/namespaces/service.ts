@@ -1,9 +1,12 @@
+import type { CallContext } from "../../auth/actor.js";
+import type { Authorizer } from "../../authz/types.js";
 import type { Keyring } from "../../crypto/keyring.js";
 import type { Conn, Db } from "../../db/database.js";
 import { CairnError } from "../../errors.js";
 import { newId } from "../../ids.js";
 import { checkNamespace } from "../names.js";
 import type { NamespaceRepository } from "./repository.js";
+import type { NamespaceList } from "./schemas.js";
 
 export interface NamespaceRef {
   id: string;
@@ -28,6 +31,22 @@ export function createNamespaceService(deps: { db: Db; repo: NamespaceRepository
   }
 
   return {
+    /**
+     * The namespaces the caller may list configs in (`configs:<ns>:list`), for browsing (the console's tree).
+     * Checked without recording a denial per hidden namespace: not seeing one is not an attempt to read it.
+     */
+    async list(ctx: CallContext, authz: Authorizer): Promise<NamespaceList> {
+      const rows = await deps.repo.list(deps.db, ctx.actor.tenantId);
+      const visible = await Promise.all(
+        rows.map(async (row) => (await authz.check(ctx, { resource: "configs", namespace: row.path, action: "list" })).allowed),
+      );
+      return {
+        items: rows
+          .filter((_, i) => visible[i])
+          .map((row) => ({ path: row.path, keys: Number(row.keys), createdAt: new Date(row.created_at).toISOString() })),
+      };
+    },
+
     async find(tenantId: string, path: string): Promise<NamespaceRef | undefined> {
       checkNamespace(path);
       const key = cacheKey(tenantId, path);
