@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { buildApp } from "./app.js";
 import { loadSettings, SettingsError, type SettingsOverrides } from "./settings.js";
 
@@ -16,6 +18,9 @@ export async function runServer(overrides: SettingsOverrides = {}, out: NodeJS.W
   const lines = [
     `Cairn is listening on ${address} (${cairn.store.kind === "pglite" ? `embedded store in ${settings.dataDir}` : "PostgreSQL"})`,
   ];
+  if (settings.consoleDir && existsSync(path.join(settings.consoleDir, "index.html"))) {
+    lines.push(`Web console: ${address}/ (sign in with an API key or a user's email and password)`);
+  }
   if (cairn.generatedMasterKeyFile) {
     lines.push(`Generated a master key at ${cairn.generatedMasterKeyFile} (mode 0600). Back it up: without it nothing stored can be read.`);
   }
