@@ -35,6 +35,8 @@ const cases: [query: string, filter: SearchFilter, ignored?: string[]][] = [
   ["revoked requests for mallory on monday", { status: ["REVOKED"], principal: "mallory", from: day("11-23"), to: day("11-24") }],
   ["processing requests in progress", { status: ["PROCESSING"] }],
   ["expired google requests xyzzy", { status: ["EXPIRED"], provider: ["gcp"] }, ["xyzzy"]],
+  ["pending requests from ana last week", { status: ["PENDING"], principal: "ana", from: "2026-11-18T15:30:00.000Z" }],
+  ["from bob since monday", { principal: "bob", from: day("11-23") }],
   ["", {}],
 ];
 

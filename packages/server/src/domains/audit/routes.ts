@@ -10,6 +10,7 @@ import {
   AuditCheckpointList,
   AuditEventList,
   AuditPublicKey,
+  AuditVerification,
   ConsistencyProof,
   ConsistencyQuery,
   ExportQuery,
@@ -25,9 +26,10 @@ import type { AuditService } from "./service.js";
 const tags = ["audit"];
 
 /**
- * The tenant's audit log. Listing needs `audit:**:list`; checkpoints, keys, proofs and the export need
- * `audit:**:read`; `POST /audit/hash` needs `audit:**:reveal`, since it answers "was this value written?"
- * (built-in `operator` reads and lists; `admin` does all three).
+ * The tenant's audit log. Listing needs `audit:**:list`; checkpoints, keys, proofs, the export and
+ * `POST /audit/verify` (which reads a whole export) need `audit:**:read`; `POST /audit/hash` needs
+ * `audit:**:reveal`, since it answers "was this value written?" (built-in `operator` reads and lists;
+ * `admin` does all three).
  */
 export const auditRoutes =
   (service: AuditService, authz: Authorizer): FastifyPluginAsyncTypebox =>
@@ -139,6 +141,20 @@ export const auditRoutes =
             .send(stream as unknown as string)
         );
       },
+    );
+
+    app.post(
+      "/audit/verify",
+      {
+        ...guard("read"),
+        schema: {
+          tags,
+          summary:
+            "Verify the tenant's log now: a fresh export (as GET /audit/export) through the offline verifier, against the log's published key. The independent check stays `cairn audit verify --file` with a key you pinned.",
+          response: { 200: AuditVerification, ...problemResponses },
+        },
+      },
+      async (request, reply) => reply.header("cache-control", "no-store").send(await service.verify(ctxOf(request))),
     );
 
     app.post(

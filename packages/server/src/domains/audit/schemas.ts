@@ -164,3 +164,20 @@ export const HashResult = Type.Object({
   hash: Type.String({ description: "hmac-sha256:<hex>, the valueHmac an audit event about this value carries" }),
 });
 export type HashResult = Static<typeof HashResult>;
+
+/** `POST /audit/verify`: what the offline verifier (`cairn audit verify --file`) says about a fresh export of the log. */
+export const AuditVerification = Type.Object({
+  verified: Type.Boolean({ description: "every event, checkpoint signature and consistency proof checked out" }),
+  summary: Type.String({ description: "the line `cairn audit verify` prints: verified N events, root … / FAILED at index i: why" }),
+  start: Type.Integer({ minimum: 0, description: "first index checked (where retention's archives end; 0 without archives)" }),
+  events: Type.Integer({ minimum: 0, description: "events read and verified" }),
+  treeSize: Type.Integer({ minimum: 0, description: "tree size reached" }),
+  signedSize: Type.Integer({ minimum: 0, description: "size of the last checkpoint matched against the rebuilt tree" }),
+  checkpoints: Type.Integer({ minimum: 0, description: "checkpoints whose signature verified" }),
+  root: Type.Optional(Base64Hash),
+  firstBadIndex: Type.Optional(Type.Integer({ minimum: 0, description: "the first leaf index that is wrong, when one can be named" })),
+  checkpoint: Type.Optional(Type.Integer({ minimum: 0, description: "tree size of the checkpoint that failed" })),
+  reason: Type.Optional(Type.String({ description: "why verification failed" })),
+  verifierKey: Type.String({ description: "the log's published key it was verified against (GET /audit/public-key)" }),
+});
+export type AuditVerification = Static<typeof AuditVerification>;

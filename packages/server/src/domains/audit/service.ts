@@ -14,7 +14,7 @@ import {
 import { type AuditRetention, exportAfterArchives } from "../../audit/retention.js";
 import type { AuditKeys } from "../../audit/signing.js";
 import { eventDocument } from "../../audit/tree.js";
-import { EXPORT_FORMAT } from "../../audit/verify.js";
+import { describeVerification, EXPORT_FORMAT, verifyAuditExport } from "../../audit/verify.js";
 import type { CallContext } from "../../auth/actor.js";
 import type { Db } from "../../db/database.js";
 import { CairnError } from "../../errors.js";
@@ -24,6 +24,7 @@ import type {
   AuditCheckpointList,
   AuditEventList,
   AuditPublicKey,
+  AuditVerification,
   ConsistencyProof,
   ConsistencyQuery,
   ExportQuery,
@@ -86,6 +87,106 @@ export function createAuditService(deps: {
       throw e;
     }
   }
+
+  /** The export of `q`'s range of the log: its bounds, the log's key and its NDJSON lines (auditing is the caller's). */
+  async function prepareExport(logId: string, q: ExportQuery) {
+    if (q.from !== undefined && q.fromIndex !== undefined) throw bad("/querystring/fromIndex", "give from or fromIndex, not both");
+    if (q.to !== undefined && q.toIndex !== undefined) throw bad("/querystring/toIndex", "give to or toIndex, not both");
+    await deps.checkpointer.checkpointNow(logId);
+    const { size } = await repo.logState(logId);
+    let start = q.fromIndex ?? 0;
+    let end = q.toIndex ?? size;
+    if (q.from !== undefined) start = (await repo.firstIndexFrom(logId, new Date(q.from))) ?? size;
+    if (q.to !== undefined) end = await repo.endIndexBefore(logId, new Date(q.to));
+    if (start > size) throw bad("/querystring/fromIndex", `the log has ${size} events; fromIndex ${start} is past its end`);
+    if (end > size) throw bad("/querystring/toIndex", `the log has ${size} events; toIndex ${end} is past its end`);
+    // Retention may have archived the head of the log: start after the archives, or say (410) where they are.
+    const archives = deps.retention
+      ? exportAfterArchives(await deps.retention.archived(logId), {
+          start,
+          end,
+          explicitStart: q.fromIndex !== undefined,
+        })
+      : undefined;
+    if (archives) start = archives.start;
+    if (end < start) {
+      if (q.from !== undefined || q.to !== undefined)
+        end = start; // a time window without events
+      else throw bad("/querystring/toIndex", `toIndex (${end}) is before fromIndex (${start})`);
+    }
+    const key = await deps.keys.keyOf(deps.db, logId);
+    // Everything that can fail on bad state is read before the first byte goes out.
+    const read = reader(logId);
+    const frontier = (await proving(() => storedHashes(frontierNodes(start), read))).map(b64);
+    // Checkpoints up to the start: the last one before it (its signature and the consistency of the next one
+    // are checked) and the one at the start, if any. Later ones are read page by page as the stream goes.
+    const before = start > 0 ? await repo.checkpoints(logId, 1, start) : [];
+    const atStart = start > 0 ? await repo.checkpointsBetween(logId, start, start) : [];
+    const opening = await proving(() => withConsistency([...before, ...atStart], undefined, read));
+    // A slice that ends before the log does links to the next checkpoint through the subtrees in between.
+    const next = end < size ? await repo.checkpointAfter(logId, end) : undefined;
+    const tail = next
+      ? {
+          line: {
+            treeSize: Number(next.tree_size),
+            hashes: (await proving(() => storedHashes(compactRangeNodes(end, Number(next.tree_size)), read))).map(b64),
+          },
+          checkpoint: next,
+        }
+      : undefined;
+    const header = {
+      format: EXPORT_FORMAT,
+      origin: key.origin,
+      tenant: logId,
+      verifierKey: key.verifierKey,
+      start,
+      end,
+      frontier,
+      ...(archives?.archived ? { archived: archives.archived } : {}),
+    };
+    return { start, end, key, lines: exportLines({ repo, logId, header, opening, tail, read }) };
+  }
+
+  /** Verifies the log from where its archives end to a checkpoint of now, and records the outcome. */
+  async function verifyLog(ctx: CallContext, logId: string): Promise<AuditVerification> {
+    const { start, key, lines } = await prepareExport(logId, {});
+    const result = await verifyAuditExport(splitLines(lines), { publicKey: key.verifierKey, origin: key.origin });
+    const failure = result.failure;
+    await deps.audit.append(deps.db, {
+      tenantId: logId,
+      eventType: result.ok ? "audit.verify" : "audit.verify_failed",
+      action: "verify",
+      result: result.ok ? "success" : "failure",
+      ctx,
+      resource: { type: "audit", id: logId },
+      metadata: {
+        source: "api",
+        fromIndex: start,
+        events: result.events,
+        treeSize: result.treeSize,
+        ...(failure
+          ? { index: failure.index ?? null, checkpoint: failure.checkpoint ?? null, reason: failure.reason }
+          : { root: result.root ?? null }),
+      },
+    });
+    return {
+      verified: result.ok,
+      summary: describeVerification(result),
+      start,
+      events: result.events,
+      treeSize: result.treeSize,
+      signedSize: result.signedSize,
+      checkpoints: result.checkpoints,
+      ...(result.ok && result.root ? { root: result.root } : {}),
+      ...(failure?.index !== undefined ? { firstBadIndex: failure.index } : {}),
+      ...(failure?.checkpoint !== undefined ? { checkpoint: failure.checkpoint } : {}),
+      ...(failure ? { reason: failure.reason } : {}),
+      verifierKey: key.verifierKey,
+    };
+  }
+
+  /** Verifications under way, by log: concurrent callers share one run. */
+  const verifying = new Map<string, Promise<AuditVerification>>();
 
   return {
     async list(ctx: CallContext, q: ListAuditQuery): Promise<AuditEventList> {
@@ -214,50 +315,7 @@ export function createAuditService(deps: {
      */
     async export(ctx: CallContext, q: ExportQuery): Promise<AsyncGenerator<string>> {
       const logId = logOf(ctx);
-      if (q.from !== undefined && q.fromIndex !== undefined) throw bad("/querystring/fromIndex", "give from or fromIndex, not both");
-      if (q.to !== undefined && q.toIndex !== undefined) throw bad("/querystring/toIndex", "give to or toIndex, not both");
-      await deps.checkpointer.checkpointNow(logId);
-      const { size } = await repo.logState(logId);
-      let start = q.fromIndex ?? 0;
-      let end = q.toIndex ?? size;
-      if (q.from !== undefined) start = (await repo.firstIndexFrom(logId, new Date(q.from))) ?? size;
-      if (q.to !== undefined) end = await repo.endIndexBefore(logId, new Date(q.to));
-      if (start > size) throw bad("/querystring/fromIndex", `the log has ${size} events; fromIndex ${start} is past its end`);
-      if (end > size) throw bad("/querystring/toIndex", `the log has ${size} events; toIndex ${end} is past its end`);
-      // Retention may have archived the head of the log: start after the archives, or say (410) where they are.
-      const archives = deps.retention
-        ? exportAfterArchives(await deps.retention.archived(logId), {
-            start,
-            end,
-            explicitStart: q.fromIndex !== undefined,
-          })
-        : undefined;
-      if (archives) start = archives.start;
-      if (end < start) {
-        if (q.from !== undefined || q.to !== undefined)
-          end = start; // a time window without events
-        else throw bad("/querystring/toIndex", `toIndex (${end}) is before fromIndex (${start})`);
-      }
-      const key = await deps.keys.keyOf(deps.db, logId);
-      // Everything that can fail on bad state is read before the first byte goes out.
-      const read = reader(logId);
-      const frontier = (await proving(() => storedHashes(frontierNodes(start), read))).map(b64);
-      // Checkpoints up to the start: the last one before it (its signature and the consistency of the next one
-      // are checked) and the one at the start, if any. Later ones are read page by page as the stream goes.
-      const before = start > 0 ? await repo.checkpoints(logId, 1, start) : [];
-      const atStart = start > 0 ? await repo.checkpointsBetween(logId, start, start) : [];
-      const opening = await proving(() => withConsistency([...before, ...atStart], undefined, read));
-      // A slice that ends before the log does links to the next checkpoint through the subtrees in between.
-      const next = end < size ? await repo.checkpointAfter(logId, end) : undefined;
-      const tail = next
-        ? {
-            line: {
-              treeSize: Number(next.tree_size),
-              hashes: (await proving(() => storedHashes(compactRangeNodes(end, Number(next.tree_size)), read))).map(b64),
-            },
-            checkpoint: next,
-          }
-        : undefined;
+      const prepared = await prepareExport(logId, q);
       await deps.audit.append(deps.db, {
         tenantId: logId,
         eventType: "audit.export",
@@ -265,21 +323,39 @@ export function createAuditService(deps: {
         result: "success",
         ctx,
         resource: { type: "audit", id: logId },
-        metadata: { fromIndex: start, toIndex: end },
+        metadata: { fromIndex: prepared.start, toIndex: prepared.end },
       });
-      const header = {
-        format: EXPORT_FORMAT,
-        origin: key.origin,
-        tenant: logId,
-        verifierKey: key.verifierKey,
-        start,
-        end,
-        frontier,
-        ...(archives?.archived ? { archived: archives.archived } : {}),
-      };
-      return exportLines({ repo, logId, header, opening, tail, read });
+      return prepared.lines;
+    },
+
+    /**
+     * `POST /audit/verify`: a fresh export of the caller's log (the code path of `GET /audit/export`, from
+     * where retention's archives end to a checkpoint signed now) streamed through the offline verifier of
+     * `cairn audit verify --file`, against the log's own published key. Memory stays bounded (the export
+     * reads 1,000 events a page, the verifier keeps a compact frontier and one page of leaf hashes); time
+     * grows with the log. One run per log at a time on this replica: a caller meanwhile gets the same answer.
+     * A failure records `audit.verify_failed` (the built-in alert rule reports it), a success `audit.verify`.
+     */
+    verify(ctx: CallContext): Promise<AuditVerification> {
+      const logId = logOf(ctx);
+      const running = verifying.get(logId);
+      if (running) return running;
+      const run = verifyLog(ctx, logId).finally(() => verifying.delete(logId));
+      verifying.set(logId, run);
+      return run;
     },
   };
+}
+
+/** Export chunks → lines (each chunk the generator yields is whole lines today; this does not rely on it). */
+async function* splitLines(chunks: AsyncIterable<string>): AsyncGenerator<string> {
+  let rest = "";
+  for await (const chunk of chunks) {
+    const parts = (rest + chunk).split("\n");
+    rest = parts.pop() ?? "";
+    yield* parts;
+  }
+  if (rest) yield rest;
 }
 
 export type AuditService = ReturnType<typeof createAuditService>;

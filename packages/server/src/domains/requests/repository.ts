@@ -80,6 +80,43 @@ export function createRequestRepository() {
       return q.orderBy("received_at", "desc").orderBy("correlation_id", "desc").limit(limit).execute();
     },
 
+    /** Who these actor ids are, for display: a user's email, an API key's name (ids of neither are left out). */
+    async actorNames(conn: Conn, tenantId: string, ids: string[]): Promise<Map<string, string>> {
+      const names = new Map<string, string>();
+      const users = ids.filter((id) => id.startsWith("usr_"));
+      const keys = ids.filter((id) => !id.startsWith("usr_"));
+      if (users.length) {
+        const rows = await conn
+          .selectFrom("users")
+          .select(["id", "email"])
+          .where("tenant_id", "=", tenantId)
+          .where("id", "in", users)
+          .execute();
+        for (const r of rows) names.set(r.id, r.email);
+      }
+      if (keys.length) {
+        const rows = await conn
+          .selectFrom("api_keys")
+          .select(["id", "name"])
+          .where("tenant_id", "=", tenantId)
+          .where("id", "in", keys)
+          .execute();
+        for (const r of rows) names.set(r.id, `API key ${r.name}`);
+      }
+      return names;
+    },
+
+    /** How many requests are in each status (only those made by `requestedBy`, when given). */
+    async countByStatus(conn: Conn, tenantId: string, requestedBy?: string): Promise<{ status: string; n: number }[]> {
+      let q = conn
+        .selectFrom("requests")
+        .select(["status", (eb) => eb.fn.countAll<string | number>().as("n")])
+        .where("tenant_id", "=", tenantId);
+      if (requestedBy) q = q.where("requested_by", "=", requestedBy);
+      const rows = await q.groupBy("status").execute();
+      return rows.map((r) => ({ status: r.status, n: Number(r.n) }));
+    },
+
     /**
      * Grants due for revocation (their expiry, or an early revoke, passed), claimed with a lease: FOR UPDATE
      * SKIP LOCKED, so two workers never take the same one; a worker that dies leaves it to the next after the lease.

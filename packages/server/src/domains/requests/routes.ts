@@ -12,6 +12,7 @@ import {
   DecisionResult,
   ListRequestsQuery,
   MAX_REQUEST_BODY_BYTES,
+  RequestCounts,
   RequestIdParams,
   RequestList,
   RequestView,
@@ -71,6 +72,18 @@ export const requestRoutes =
         },
       },
       async (request) => service.list(ctxOf(request), request.query),
+    );
+
+    app.get(
+      "/requests/counts",
+      {
+        schema: {
+          tags,
+          summary: "How many access requests are in each status (everyone's with requests:**:list, else your own)",
+          response: { 200: RequestCounts, ...problemResponses },
+        },
+      },
+      async (request) => service.counts(ctxOf(request)),
     );
 
     app.get(

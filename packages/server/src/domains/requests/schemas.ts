@@ -117,6 +117,7 @@ export const RequestView = Type.Object({
   durationSeconds: Type.Integer(),
   justification: Type.String(),
   requestedBy: Type.String(),
+  requestedByName: Type.Optional(Type.String({ description: "who asked, for display: a user's email or an API key's name (in lists)" })),
   receivedAt: Timestamp,
   updatedAt: Timestamp,
   completedAt: Nullable(Timestamp),
@@ -148,6 +149,19 @@ export const RequestList = Type.Object({
   items: Type.Array(RequestView),
   nextCursor: Type.Optional(Type.String()),
   interpretedAs: Type.Optional(Type.String({ description: "what `q` was read as" })),
+  interpretedFilter: Type.Optional(
+    Type.Object(
+      {
+        status: Type.Optional(Type.Array(Status)),
+        provider: Type.Optional(Type.Array(Provider)),
+        principal: Type.Optional(Type.String()),
+        role: Type.Optional(Type.String()),
+        from: Type.Optional(Timestamp),
+        to: Type.Optional(Timestamp),
+      },
+      { description: "the structured filter `q` was read as, field by field (before any explicit filter parameter)" },
+    ),
+  ),
   ignored: Type.Optional(Type.Array(Type.String(), { description: "words of `q` that meant nothing" })),
 });
 export type RequestList = Static<typeof RequestList>;
@@ -171,3 +185,9 @@ export const Credentials = Type.Object({
   credentials: Type.Record(Type.String(), Type.Unknown(), { description: "shown this once; gone from Cairn afterwards" }),
 });
 export type Credentials = Static<typeof Credentials>;
+
+export const RequestCounts = Type.Object({
+  counts: Type.Record(Type.String(), Type.Integer(), { description: "requests per status (every status, zeros included)" }),
+  total: Type.Integer(),
+});
+export type RequestCounts = Static<typeof RequestCounts>;

@@ -237,8 +237,9 @@ export function interpretQuery(q: string, now: Date): InterpretedQuery {
       i++;
       continue;
     }
-    // for alice · by bob@example.com · user alice · principal alice · requested by bob
-    if (["for", "by", "user", "principal", "requester"].includes(w) && next && !next.used) {
+    // for alice · by bob@example.com · from ana · user alice · principal alice · requested by bob
+    // ("from monday" never gets here: the time parser took "from" as its prefix)
+    if (["for", "by", "from", "user", "principal", "requester"].includes(w) && next && !next.used) {
       const nw = next.word.toLowerCase();
       if (!known(nw)) {
         principal = next.word;

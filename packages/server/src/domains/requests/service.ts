@@ -17,6 +17,7 @@ import {
   type DecisionResult,
   finalStatuses,
   type ListRequestsQuery,
+  type RequestCounts,
   type RequestList,
   type RequestStatus,
   type RequestView,
@@ -96,6 +97,16 @@ const subjectOf = (row: RequestRow): ApprovalSubject => ({
  */
 export function createRequestService(deps: RequestServiceDeps) {
   const notFound = (id: string) => new CairnError("not_found", `access request ${id} does not exist`);
+
+  /** The views with who asked, in words (lists only: a cached status read stays one cache lookup). */
+  async function named(tenantId: string, views: RequestView[]): Promise<RequestView[]> {
+    if (!views.length) return views;
+    const names = await deps.repo.actorNames(deps.db, tenantId, [...new Set(views.map((v) => v.requestedBy))]);
+    return views.map((v) => {
+      const name = names.get(v.requestedBy);
+      return name ? { ...v, requestedByName: name } : v;
+    });
+  }
 
   async function changed(row: RequestRow) {
     await deps.cache.changed(row.tenant_id, row.correlation_id, row.version);
@@ -254,12 +265,13 @@ export function createRequestService(deps: RequestServiceDeps) {
 
     async list(ctx: CallContext, query: ListRequestsQuery): Promise<RequestList> {
       const filter: RequestFilter = {};
-      const out: Pick<RequestList, "interpretedAs" | "ignored"> = {};
+      const out: Pick<RequestList, "interpretedAs" | "interpretedFilter" | "ignored"> = {};
       if (query.q) {
         const interpreted = interpretQuery(query.q, new Date());
         const { from, to, ...rest } = interpreted.filter;
         Object.assign(filter, rest, from ? { from: new Date(from) } : {}, to ? { to: new Date(to) } : {});
         out.interpretedAs = interpreted.interpretedAs;
+        out.interpretedFilter = interpreted.filter as RequestList["interpretedFilter"];
         out.ignored = interpreted.ignored;
       }
       const errors: FieldError[] = [];
@@ -284,7 +296,20 @@ export function createRequestService(deps: RequestServiceDeps) {
       const rows = await deps.repo.list(deps.db, ctx.actor.tenantId, filter, limit + 1, after);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
-      return { items: page.map(viewOf), ...(rows.length > limit && last ? { nextCursor: encodeCursor(last) } : {}), ...out };
+      return {
+        items: await named(ctx.actor.tenantId, page.map(viewOf)),
+        ...(rows.length > limit && last ? { nextCursor: encodeCursor(last) } : {}),
+        ...out,
+      };
+    },
+
+    /** Requests per status, for a dashboard: every request of the tenant with `requests:**:list`, else the caller's own. */
+    async counts(ctx: CallContext): Promise<RequestCounts> {
+      const mine = (await mayActForOthers(ctx, "list")) ? undefined : ctx.actor.id;
+      const rows = await deps.repo.countByStatus(deps.db, ctx.actor.tenantId, mine);
+      const counts: Record<string, number> = Object.fromEntries(requestStatuses.map((s) => [s, 0]));
+      for (const r of rows) counts[r.status] = r.n;
+      return { counts, total: rows.reduce((sum, r) => sum + r.n, 0) };
     },
 
     async decide(ctx: CallContext, id: string, decision: "approve" | "deny", comment?: string): Promise<DecisionResult> {
