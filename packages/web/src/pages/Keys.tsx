@@ -2,7 +2,7 @@ import type { CreatedKey, KeyView, RotatedKey } from "@cairn/sdk";
 import { type ReactNode, useState } from "react";
 import { useApi } from "../api.js";
 import { useSession } from "../session.js";
-import { Empty, ErrorBanner, Loading, Notice, Page, Time } from "../ui.js";
+import { Empty, ErrorBanner, Loading, Notice, Page, TableHead, Time } from "../ui.js";
 import { listAllKeys } from "./keys/api.js";
 import { CreateKeyDialog, RevokeKeyDialog, RotateKeyDialog, type ShownKey, ShownOnceDialog } from "./keys/KeyDialogs.js";
 import { KeyRow } from "./keys/KeyRow.js";
@@ -100,21 +100,8 @@ export function KeysPage() {
         <Empty>No API keys yet.</Empty>
       ) : (
         <div className="table-wrap">
-          <table className="sk-table" aria-label="API keys">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Key</th>
-                <th scope="col">Roles</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Usage (24 h)</th>
-                <th scope="col">Expires</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+          <table aria-label="API keys">
+            <TableHead columns={["Name", "Status", "Key", "Roles", "Last used", "Usage (24 h)", "Expires"]} actions />
             <tbody>
               {keys.data.map((item) => (
                 <KeyRow key={item.id} item={item} self={item.id === signedInWith} onRotate={setRotating} onRevoke={setRevoking} />

@@ -1,7 +1,7 @@
 import { type ReactNode, useEffect, useState } from "react";
 import { useSearchParams } from "react-router-dom";
 import { useApi, useNamespaces } from "../api.js";
-import { Empty, ErrorBanner, Field, Loading, Notice, Page, Time } from "../ui.js";
+import { Empty, ErrorBanner, Field, Loading, Notice, Page, TableHead, Time } from "../ui.js";
 import { listSecrets, type SecretEntry, type SecretWriteResult } from "./secrets/api.js";
 import { CreateSecretDialog } from "./secrets/CreateSecretDialog.js";
 import { RotateDialog, type RotateTarget } from "./secrets/RotateDialog.js";
@@ -135,20 +135,8 @@ export function SecretsPage() {
       ) : (
         // Keyed by namespace and environment: a value revealed in one is never shown under another.
         <div className="table-wrap" key={`${ns}\n${env}`}>
-          <table className="sk-table" aria-label={`Secrets in ${ns} (${env})`}>
-            <thead>
-              <tr>
-                <th scope="col">Key</th>
-                <th scope="col">Type</th>
-                <th scope="col">Value</th>
-                <th scope="col">Version</th>
-                <th scope="col">Updated</th>
-                <th scope="col">Rotation</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+          <table aria-label={`Secrets in ${ns} (${env})`}>
+            <TableHead columns={["Key", "Type", "Value", "Version", "Updated", "Rotation"]} actions />
             <tbody>
               {secrets.data.items.map((entry) => (
                 <SecretRow key={entry.key} entry={entry} onRotate={(e, policy) => setRotating({ entry: e, policy })} />

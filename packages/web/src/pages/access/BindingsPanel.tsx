@@ -1,7 +1,7 @@
 import type { Binding, CairnClient, CreateBindingBody, Role } from "@cairn/sdk";
 import { type FormEvent, useCallback, useState } from "react";
 import { useAction, useApi } from "../../api.js";
-import { Badge, Empty, ErrorBanner, Field, Loading, Notice, Time } from "../../ui.js";
+import { Badge, Empty, ErrorBanner, Field, Loading, Notice, TableHead, Time } from "../../ui.js";
 import { fieldErrors } from "./model.js";
 
 type SubjectType = "user" | "key" | "group";
@@ -142,18 +142,7 @@ export function BindingsPanel({ roles }: { roles: Role[] }) {
       {items.length > 0 ? (
         <div className="table-wrap access-table-wrap">
           <table aria-label="Role bindings">
-            <thead>
-              <tr>
-                <th scope="col">Role</th>
-                <th scope="col">Subject</th>
-                <th scope="col">Namespaces</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Created</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["Role", "Subject", "Namespaces", "Expires", "Created"]} actions />
             <tbody>
               {items.map((b) => (
                 <tr key={b.id} data-binding-id={b.id}>

@@ -2,7 +2,7 @@ import type { CairnClient, Role } from "@cairn/sdk";
 import { useCallback, useState } from "react";
 import type { Loaded } from "../../api.js";
 import { useAction } from "../../api.js";
-import { Badge, Dialog, Empty, ErrorBanner, Loading, Notice } from "../../ui.js";
+import { Badge, Dialog, Empty, ErrorBanner, Loading, Notice, TableHead } from "../../ui.js";
 import { describeConditions } from "./model.js";
 import { RoleEditor } from "./RoleEditor.js";
 
@@ -31,13 +31,7 @@ export function RoleDetail({ role }: { role: Role }) {
       ) : (
         <div className="table-wrap access-table-wrap">
           <table aria-label={`Rules of role ${role.name}`}>
-            <thead>
-              <tr>
-                <th scope="col">Effect</th>
-                <th scope="col">Permission</th>
-                <th scope="col">Conditions</th>
-              </tr>
-            </thead>
+            <TableHead columns={["Effect", "Permission", "Conditions"]} />
             <tbody>
               {role.rules.map((r, i) => (
                 // biome-ignore lint/suspicious/noArrayIndexKey: a rule is identified by its place in the role

@@ -2,7 +2,7 @@ import type { HistoryEntry } from "@cairn/sdk";
 import { type FormEvent, useEffect, useState } from "react";
 import { useApi } from "../../api.js";
 import { useClient } from "../../session.js";
-import { Badge, Dialog, Empty, ErrorBanner, Field, Loading, Time } from "../../ui.js";
+import { Badge, Dialog, Empty, ErrorBanner, Field, Loading, TableHead, Time } from "../../ui.js";
 import { isHeld } from "./EditDialog.js";
 import { JsonDiff } from "./JsonDiff.js";
 
@@ -120,18 +120,7 @@ export function HistoryPanel({
       {items.length > 0 ? (
         <div className="table-wrap">
           <table aria-label={`Versions of ${keyName} in ${environment}`}>
-            <thead>
-              <tr>
-                <th scope="col">Version</th>
-                <th scope="col">Change</th>
-                <th scope="col">By</th>
-                <th scope="col">Reason</th>
-                <th scope="col">When</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["Version", "Change", "By", "Reason", "When"]} actions />
             <tbody>
               {items.map((item, i) => (
                 <tr key={item.version} data-version={item.version}>

@@ -1,7 +1,7 @@
 import type { CairnClient, CreateKeyBody, KeyView } from "@cairn/sdk";
 import { type FormEvent, useCallback, useState } from "react";
 import { useAction, useApi } from "../../api.js";
-import { CopyButton, Dialog, ErrorBanner, Field, Time } from "../../ui.js";
+import { CopyButton, Dialog, DialogActions, ErrorBanner, Field, Time } from "../../ui.js";
 import { expiryChoices, graceHints } from "./api.js";
 
 /** A key as the API hands it out, exactly once (after create or rotate). */
@@ -35,7 +35,7 @@ export function ShownOnceDialog({ shown, onClose }: { shown: ShownKey | undefine
             )}
           </Field>
           {shown.note ? <p className="hint">{shown.note}</p> : null}
-          <div className="sk-dialog-actions">
+          <div className="dialog-actions">
             <CopyButton text={shown.key} label="Copy key" />
             <button type="button" className="primary" onClick={onClose}>
               I have saved it
@@ -95,7 +95,7 @@ function CreateKeyForm({
       <Field label="Name" hint="What uses it, e.g. payments-ci.">
         {(p) => <input {...p} required maxLength={128} autoComplete="off" value={name} onChange={(e) => setName(e.target.value)} />}
       </Field>
-      <fieldset className="sk-choice key-roles">
+      <fieldset className="choice key-roles">
         <legend>Roles</legend>
         {roles.error ? <ErrorBanner error={roles.error} /> : null}
         {roles.data === undefined && !roles.error ? <span className="muted">Loading roles…</span> : null}
@@ -137,14 +137,7 @@ function CreateKeyForm({
         </Field>
       </div>
       <ErrorBanner error={create.error} onDismiss={create.clearError} />
-      <div className="sk-dialog-actions">
-        <button type="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button type="submit" className="primary" disabled={create.busy}>
-          {create.busy ? "Creating…" : "Create key"}
-        </button>
-      </div>
+      <DialogActions onCancel={onClose} busy={create.busy} label="Create key" busyLabel="Creating…" />
     </form>
   );
 }
@@ -196,14 +189,7 @@ function RotateKeyForm({
         )}
       </Field>
       <ErrorBanner error={rotate.error} onDismiss={rotate.clearError} />
-      <div className="sk-dialog-actions">
-        <button type="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button type="submit" className="primary" disabled={rotate.busy}>
-          {rotate.busy ? "Rotating…" : "Rotate key"}
-        </button>
-      </div>
+      <DialogActions onCancel={onClose} busy={rotate.busy} label="Rotate key" busyLabel="Rotating…" />
     </form>
   );
 }
@@ -262,7 +248,7 @@ function RevokeKeyForm({
         </p>
       ) : null}
       <ErrorBanner error={revoke.error} onDismiss={revoke.clearError} />
-      <div className="sk-dialog-actions">
+      <div className="dialog-actions">
         <button type="button" onClick={onClose}>
           Cancel
         </button>

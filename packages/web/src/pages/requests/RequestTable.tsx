@@ -1,4 +1,4 @@
-import { Badge, Time } from "../../ui.js";
+import { Badge, TableHead, Time } from "../../ui.js";
 import type { Decision } from "./Dialogs.js";
 import { type AccessRequest, FINAL, formatDuration, providerLabel, statusInfo, whatFor } from "./model.js";
 
@@ -29,17 +29,7 @@ export function RequestTable({
     <div className="table-wrap">
       <table className="rq-table">
         <caption className="visually-hidden">Access requests, newest first</caption>
-        <thead>
-          <tr>
-            <th scope="col">Access</th>
-            <th scope="col">Requested by</th>
-            <th scope="col">Duration</th>
-            <th scope="col">Status</th>
-            <th scope="col">Created</th>
-            <th scope="col">Expires</th>
-            <th scope="col">Actions</th>
-          </tr>
-        </thead>
+        <TableHead columns={["Access", "Requested by", "Duration", "Status", "Created", "Expires", "Actions"]} />
         <tbody>
           {items.map((r) => {
             const info = statusInfo(r.status);

@@ -1,7 +1,7 @@
 import type { CairnClient } from "@cairn/sdk";
 import { type FormEvent, useCallback, useState } from "react";
 import { useAction } from "../../api.js";
-import { Dialog, ErrorBanner, Field } from "../../ui.js";
+import { Dialog, DialogActions, ErrorBanner, Field } from "../../ui.js";
 import {
   generatedTypes,
   parseValue,
@@ -161,7 +161,7 @@ function CreateSecretForm({
         </Field>
       </div>
       {canGenerate ? (
-        <fieldset className="sk-choice">
+        <fieldset className="choice">
           <legend>Value</legend>
           <label>
             <input type="radio" name="create-mode" checked={mode === "enter"} onChange={() => setMode("enter")} /> Enter it
@@ -183,7 +183,7 @@ function CreateSecretForm({
             )}
           </Field>
           {type === "generic" ? (
-            <label className="sk-check">
+            <label className="check">
               <input type="checkbox" checked={json} onChange={(e) => setJson(e.target.checked)} /> The value is JSON
             </label>
           ) : null}
@@ -197,14 +197,7 @@ function CreateSecretForm({
       )}
       <p className="hint">An existing key gets a new version with this value.</p>
       <ErrorBanner error={create.error} onDismiss={create.clearError} />
-      <div className="sk-dialog-actions">
-        <button type="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button type="submit" className="primary" disabled={create.busy}>
-          {create.busy ? "Saving…" : "Save secret"}
-        </button>
-      </div>
+      <DialogActions onCancel={onClose} busy={create.busy} label="Save secret" busyLabel="Saving…" />
     </form>
   );
 }

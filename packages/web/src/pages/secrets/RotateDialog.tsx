@@ -1,7 +1,7 @@
 import type { CairnClient } from "@cairn/sdk";
 import { type FormEvent, useCallback, useState } from "react";
 import { useAction } from "../../api.js";
-import { Dialog, ErrorBanner, Field } from "../../ui.js";
+import { Dialog, DialogActions, ErrorBanner, Field } from "../../ui.js";
 import {
   generatedTypes,
   parseValue,
@@ -94,7 +94,7 @@ function RotateForm({
         </p>
       ) : null}
       {canGenerate ? (
-        <fieldset className="sk-choice">
+        <fieldset className="choice">
           <legend>New value</legend>
           <label>
             <input type="radio" name="rotate-mode" checked={mode === "generate"} onChange={() => setMode("generate")} /> Generate one
@@ -122,14 +122,7 @@ function RotateForm({
         {(p) => <input {...p} type="text" maxLength={1024} value={reason} onChange={(e) => setReason(e.target.value)} />}
       </Field>
       <ErrorBanner error={rotate.error} onDismiss={rotate.clearError} />
-      <div className="sk-dialog-actions">
-        <button type="button" onClick={onClose}>
-          Cancel
-        </button>
-        <button type="submit" className="primary" disabled={rotate.busy}>
-          {rotate.busy ? "Rotating…" : "Rotate"}
-        </button>
-      </div>
+      <DialogActions onCancel={onClose} busy={rotate.busy} label="Rotate" busyLabel="Rotating…" />
     </form>
   );
 }

@@ -81,7 +81,7 @@ function PolicySummary({ policy, rotatedAt }: { policy: Loaded<RotationPolicy | 
     <div className="policy">
       <div>
         every {duration(p.intervalSeconds)}
-        {p.gracePeriodSeconds > 0 ? <span className="muted sk-nowrap"> · grace {duration(p.gracePeriodSeconds)}</span> : null}
+        {p.gracePeriodSeconds > 0 ? <span className="muted nowrap"> · grace {duration(p.gracePeriodSeconds)}</span> : null}
       </div>
       <div className="hint">
         {p.autoRotate && p.nextRotationAt ? (
