@@ -88,7 +88,10 @@ describe("web console shell", () => {
 
   test("keyboard: skip link, then the navigation reaches every section; at phone width the navigation scrolls sideways", async (t) => {
     const c = await openConsole(t, { viewport: PHONE });
-    await c.signInWithKey("/configs");
+    // A long name in the top bar must not widen the page either.
+    const email = "a.rather.long.name.for.a.phone@platform-security.example.com";
+    await c.addUser(email, "a long passphrase 42", ["viewer"]);
+    await c.signInWithPassword(email, "a long passphrase 42", "/configs");
     await c.page.keyboard.press("Tab");
     assert.equal(await c.page.evaluate(() => document.activeElement?.textContent), "Skip to content");
     const nav = c.page.getByRole("navigation", { name: "Sections" });
