@@ -26,6 +26,7 @@ export type {
   AuditEvent,
   AuditEventList,
   AuditPublicKey,
+  AuditVerification,
   ConsistencyProof,
   HashResult as AuditHashResult,
   InclusionProof,
@@ -64,6 +65,16 @@ export type {
   VerifyResult,
 } from "./domains/keys/schemas.js";
 export type {
+  Accepted as AcceptedRequest,
+  CreateRequestBody,
+  Credentials as AccessCredentials,
+  DecisionResult,
+  ListRequestsQuery,
+  RequestCounts,
+  RequestList,
+  RequestView as AccessRequest,
+} from "./domains/requests/schemas.js";
+export type {
   Binding,
   BindingQuery,
   CheckBody,
@@ -75,6 +86,14 @@ export type {
   Role,
   Subject,
 } from "./domains/roles/schemas.js";
+export type { PutPolicyBody as PutRotationPolicyBody, RotationPolicy } from "./domains/secrets/policy-schemas.js";
+export type {
+  PutSecretBody,
+  RotateBody as RotateSecretBody,
+  SecretEntry,
+  SecretList,
+  SecretWriteResult,
+} from "./domains/secrets/schemas.js";
 export type { LoginBody, TokenPair, WhoAmI } from "./domains/sessions/schemas.js";
 export type { CreatedTenant, CreateTenant, Tenant } from "./domains/tenants/schemas.js";
 export type { CreateUser, User } from "./domains/users/schemas.js";

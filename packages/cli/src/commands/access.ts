@@ -1,3 +1,4 @@
+import type { AcceptedRequest, AccessCredentials, AccessRequest, CreateRequestBody, DecisionResult, RequestList } from "@cairn/sdk";
 import { type Command, InvalidArgumentError } from "commander";
 import { connect, withConnectionOptions } from "../connection.js";
 import { CliError } from "../errors.js";
@@ -5,28 +6,17 @@ import { collect, parseDuration } from "../input.js";
 import { examples, jsonOption } from "../options.js";
 import { note, orDash, printFields, printJson, printLine, printTable } from "../output.js";
 
-type View = {
-  correlationId: string;
-  status: string;
-  provider: string;
-  principal: string;
-  role: string | null;
-  permissions: string[] | null;
-  resource: string | null;
-  durationSeconds: number;
-  justification: string;
-  requestedBy: string;
-  receivedAt: string;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  approvalExpiresAt: string | null;
-  credentialsAvailable: boolean;
-  grant: Record<string, unknown> | null;
-  errorDetails: { message?: string } | null;
-};
+/** The API's shapes (the server's schemas, via @cairn/sdk). */
+type View = AccessRequest;
 
-const FINAL = new Set(["DENIED", "FAILED", "REVOKED", "EXPIRED"]);
-const PROVIDERS = ["aws", "azure", "gcp", "postgres"];
+/** `errorDetails.message` when the failure named one. */
+function errorMessage(v: View): string | undefined {
+  const message = v.errorDetails?.message;
+  return typeof message === "string" ? message : undefined;
+}
+
+const FINAL: ReadonlySet<View["status"]> = new Set(["DENIED", "FAILED", "REVOKED", "EXPIRED"]);
+const PROVIDERS: View["provider"][] = ["aws", "azure", "gcp", "postgres"];
 
 /** The API through the SDK client of the command's connection (flags, env, login), with its typed errors. */
 async function api(cmd: Command) {
@@ -57,11 +47,11 @@ function printView(v: View): void {
     ["revoked", orDash(v.revokedAt)],
     ["grant", v.grant ? JSON.stringify(v.grant) : "-"],
     ["credentials", v.credentialsAvailable ? "waiting to be revealed once: cairn access credentials <id>" : "-"],
-    ["error", orDash(v.errorDetails?.message)],
+    ["error", orDash(errorMessage(v))],
   ]);
 }
 
-function printCredentials(id: string, body: { credentials: Record<string, unknown>; expiresAt: string | null }): void {
+function printCredentials(id: string, body: AccessCredentials): void {
   note(`credentials of ${id}${body.expiresAt ? ` (valid until ${body.expiresAt})` : ""}:`);
   for (const [k, v] of Object.entries(body.credentials)) printLine(`${k}=${String(v)}`);
   note("save them now: they are shown only this once (Cairn no longer holds them)");
@@ -118,18 +108,20 @@ export function registerAccess(program: Command): void {
           cmd: Command,
         ) => {
           const call = await api(cmd);
-          const accepted = await call<{ correlationId: string; status: string }>(
+          // The provider is checked by the server (one 400 lists every problem), so it is sent as typed.
+          const body: Omit<CreateRequestBody, "provider"> & { provider: string } = {
+            provider,
+            principal: flags.principal,
+            role: flags.role,
+            permissions: flags.permission,
+            resource: flags.resource,
+            durationSeconds: flags.duration,
+            justification: flags.reason,
+          };
+          const accepted = await call<AcceptedRequest>(
             "POST",
             "/api/v1/requests",
-            {
-              provider,
-              principal: flags.principal,
-              role: flags.role,
-              permissions: flags.permission,
-              resource: flags.resource,
-              durationSeconds: flags.duration,
-              justification: flags.reason,
-            },
+            body,
             flags.idempotencyKey ? { "idempotency-key": flags.idempotencyKey } : {},
           );
           const id = accepted.correlationId;
@@ -151,11 +143,10 @@ export function registerAccess(program: Command): void {
           }
           if (view.status !== "SUCCESS") {
             if (flags.json) printJson(view);
-            throw new CliError(`request ${id} ended ${view.status}${view.errorDetails?.message ? `: ${view.errorDetails.message}` : ""}`);
+            const why = errorMessage(view);
+            throw new CliError(`request ${id} ended ${view.status}${why ? `: ${why}` : ""}`);
           }
-          const creds = view.credentialsAvailable
-            ? await call<{ credentials: Record<string, unknown>; expiresAt: string | null }>("POST", `/api/v1/requests/${id}/credentials`)
-            : undefined;
+          const creds = view.credentialsAvailable ? await call<AccessCredentials>("POST", `/api/v1/requests/${id}/credentials`) : undefined;
           if (flags.json) return printJson({ ...view, credentialsAvailable: false, ...(creds ? { credentials: creds.credentials } : {}) });
           note(`granted until ${view.expiresAt}`);
           if (creds) printCredentials(id, creds);
@@ -196,10 +187,7 @@ export function registerAccess(program: Command): void {
           })) {
             if (v !== undefined) query.set(k, v);
           }
-          const list = await (await api(cmd))<{ items: View[]; interpretedAs?: string; ignored?: string[]; nextCursor?: string }>(
-            "GET",
-            `/api/v1/requests${query.size ? `?${query}` : ""}`,
-          );
+          const list = await (await api(cmd))<RequestList>("GET", `/api/v1/requests${query.size ? `?${query}` : ""}`);
           if (flags.json) return printJson(list);
           if (list.interpretedAs)
             note(`read as: ${list.interpretedAs}${list.ignored?.length ? ` (ignored: ${list.ignored.join(" ")})` : ""}`);
@@ -241,11 +229,9 @@ export function registerAccess(program: Command): void {
       )
         .addHelpText("after", examples(`cairn ${name} ${decision} 01937c1e-… --comment "ok for incident 42"`))
         .action(async (id: string, flags: { comment?: string; json?: boolean }, cmd: Command) => {
-          const result = await (await api(cmd))<{ status: string; approval: { approvals: number; required: number } }>(
-            "POST",
-            `/api/v1/requests/${encodeURIComponent(id)}/${decision}`,
-            { comment: flags.comment },
-          );
+          const result = await (await api(cmd))<DecisionResult>("POST", `/api/v1/requests/${encodeURIComponent(id)}/${decision}`, {
+            comment: flags.comment,
+          });
           if (flags.json) return printJson(result);
           printLine(`${id}: ${result.status} (${result.approval.approvals}/${result.approval.required} approvals)`);
         });
@@ -261,7 +247,7 @@ export function registerAccess(program: Command): void {
     )
       .addHelpText("after", examples(`cairn ${name} revoke 01937c1e-… --reason "done"`))
       .action(async (id: string, flags: { reason?: string; json?: boolean }, cmd: Command) => {
-        const result = await (await api(cmd))<{ status: string }>("POST", `/api/v1/requests/${encodeURIComponent(id)}/revoke`, {
+        const result = await (await api(cmd))<AcceptedRequest>("POST", `/api/v1/requests/${encodeURIComponent(id)}/revoke`, {
           comment: flags.reason,
         });
         if (flags.json) return printJson(result);
@@ -275,10 +261,7 @@ export function registerAccess(program: Command): void {
         .argument("<id>", "correlation id")
         .addOption(jsonOption()),
     ).action(async (id: string, flags: { json?: boolean }, cmd: Command) => {
-      const body = await (await api(cmd))<{ credentials: Record<string, unknown>; expiresAt: string | null }>(
-        "POST",
-        `/api/v1/requests/${encodeURIComponent(id)}/credentials`,
-      );
+      const body = await (await api(cmd))<AccessCredentials>("POST", `/api/v1/requests/${encodeURIComponent(id)}/credentials`);
       if (flags.json) return printJson(body);
       printCredentials(id, body);
     });

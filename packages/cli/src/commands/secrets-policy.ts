@@ -1,37 +1,16 @@
-import { CairnApiError, type CairnClient } from "@cairn/sdk";
+import { CairnApiError, type CairnClient, type PutRotationPolicyBody, type RotationPolicy } from "@cairn/sdk";
 import { type Command, Option } from "commander";
 import { connect, withConnectionOptions } from "../connection.js";
 import { UsageError } from "../errors.js";
 import { envOption, examples, jsonOption } from "../options.js";
 import { keyLabel, printFields, printJson, printLine } from "../output.js";
 
-/** The policy as the API returns it (GET/PUT /api/v1/secrets/{ns}/{key}/policy). */
-interface RotationPolicy {
-  namespace: string;
-  key: string;
-  environment: string;
-  intervalSeconds: number;
-  gracePeriodSeconds: number;
-  autoRotate: boolean;
-  notify: boolean | string[];
-  strategy: string | null;
-  adminSecret: string | null;
-  nextRotationAt: string | null;
-  attempts: number;
-  lastError: string | null;
-  lastAttemptAt: string | null;
-  lastRotatedAt: string | null;
-  lastRotatedVersion: number | null;
-  updatedAt: string;
-  updatedBy: string | null;
-}
-
 interface PolicyFlags {
   interval?: number;
   grace?: number;
   autoRotate?: boolean;
   notify?: boolean | string[];
-  strategy?: string;
+  strategy?: NonNullable<RotationPolicy["strategy"]> | "none";
   adminSecret?: string;
   next?: string;
   show?: boolean;
@@ -187,7 +166,7 @@ export function registerSecretsPolicy(secrets: Command): void {
       const intervalSeconds = flags.interval ?? existing?.intervalSeconds;
       if (intervalSeconds === undefined) throw new UsageError("a new rotation policy needs --interval (e.g. --interval 30d)");
       const strategy = flags.strategy === undefined ? (existing?.strategy ?? null) : flags.strategy === "none" ? null : flags.strategy;
-      const body = {
+      const body: PutRotationPolicyBody = {
         intervalSeconds,
         gracePeriodSeconds: flags.grace ?? existing?.gracePeriodSeconds ?? 0,
         autoRotate: flags.autoRotate ?? existing?.autoRotate ?? true,

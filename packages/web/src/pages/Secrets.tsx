@@ -54,7 +54,7 @@ export function SecretsPage() {
             Version {previous.version} stays readable as the previous version; it is retired <Time at={previous.expiresAt} />.
           </>
         ) : null}
-        {after.warnings.length > 0 ? ` Warnings: ${after.warnings.map((w) => w.message ?? w.kind ?? w.path).join("; ")}` : null}
+        {after.warnings.length > 0 ? ` Warnings: ${after.warnings.map((w) => w.message || w.path).join("; ")}` : null}
       </>,
     );
     void secrets.reload();

@@ -1,79 +1,23 @@
+import type { AccessRequest, RequestList } from "@cairn/sdk";
 import type { Tone } from "../../ui.js";
 
 /**
- * Access requests as the API shows them (GET /api/v1/requests, packages/server/src/domains/requests/schemas.ts).
- * The SDK has no typed methods for them yet, so the page calls `client.call` with these shapes.
+ * Access requests as the API shows them (GET /api/v1/requests): the server's own schemas
+ * (packages/server/src/domains/requests/schemas.ts), via @cairn/sdk. The SDK has no typed methods for them yet,
+ * so the page calls `client.call` with these shapes.
  */
-export type RequestStatus =
-  | "PENDING"
-  | "AWAITING_APPROVAL"
-  | "APPROVED"
-  | "DENIED"
-  | "PROCESSING"
-  | "SUCCESS"
-  | "FAILED"
-  | "REVOKED"
-  | "EXPIRED";
+export type {
+  AccessCredentials as IssuedCredentials,
+  AccessRequest,
+  DecisionResult,
+  RequestCounts,
+  RequestList,
+} from "@cairn/sdk";
 
-export type Provider = "postgres" | "aws" | "azure" | "gcp";
-
-export interface AccessRequest {
-  correlationId: string;
-  status: RequestStatus;
-  provider: Provider;
-  principal: string;
-  role: string | null;
-  permissions: string[] | null;
-  resource: string | null;
-  durationSeconds: number;
-  justification: string;
-  requestedBy: string;
-  requestedByName?: string;
-  receivedAt: string;
-  updatedAt: string;
-  completedAt: string | null;
-  approvalExpiresAt: string | null;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  attempts: number;
-  grant: Record<string, unknown> | null;
-  credentialsAvailable: boolean;
-  errorDetails: Record<string, unknown> | null;
-}
-
-export interface InterpretedFilter {
-  status?: RequestStatus[];
-  provider?: Provider[];
-  principal?: string;
-  role?: string;
-  from?: string;
-  to?: string;
-}
-
-export interface RequestList {
-  items: AccessRequest[];
-  nextCursor?: string;
-  interpretedAs?: string;
-  interpretedFilter?: InterpretedFilter;
-  ignored?: string[];
-}
-
-export interface RequestCounts {
-  counts: Partial<Record<RequestStatus, number>>;
-  total: number;
-}
-
-export interface DecisionResult {
-  correlationId: string;
-  status: RequestStatus;
-  approval: { state: string; approvals: number; required: number };
-}
-
-export interface IssuedCredentials {
-  correlationId: string;
-  expiresAt: string | null;
-  credentials: Record<string, unknown>;
-}
+export type RequestStatus = AccessRequest["status"];
+export type Provider = AccessRequest["provider"];
+/** The structured filter the server read a plain-words search as. */
+export type InterpretedFilter = NonNullable<RequestList["interpretedFilter"]>;
 
 /** Every status, in the order a request moves through them, with the words and colour the page uses. */
 export const STATUSES: { status: RequestStatus; label: string; tone: Tone; hint: string }[] = [

@@ -1,24 +1,27 @@
-import { type CairnClient, isNotFound } from "@cairn/sdk";
+import {
+  type CairnClient,
+  isNotFound,
+  type PutSecretBody,
+  type RotateSecretBody,
+  type RotationPolicy,
+  type SecretEntry,
+  type SecretList,
+  type SecretWriteResult,
+} from "@cairn/sdk";
 
-// The shapes of /api/v1/secrets (packages/server/src/domains/secrets/schemas.ts and policy-schemas.ts). The SDK
-// exports no secret types yet, so the fields the page uses are named here.
+// The shapes of /api/v1/secrets are the server's own schemas (packages/server/src/domains/secrets/schemas.ts and
+// policy-schemas.ts), via @cairn/sdk.
+export type { RotationPolicy, SecretEntry, SecretList, SecretWriteResult } from "@cairn/sdk";
 
-export const secretTypes = [
-  "generic",
-  "api_key",
-  "database_credentials",
-  "certificate",
-  "ssh_key",
-  "oauth_token",
-  "jwt_signing_key",
-] as const;
-export type SecretType = (typeof secretTypes)[number];
+export type SecretType = SecretEntry["type"];
+export type PreviousVersion = NonNullable<SecretEntry["previous"]>;
 
 /** Types the server can generate a value for (a rotation without a value); the others come from their issuers. */
 export const generatedTypes: readonly SecretType[] = ["generic", "api_key", "database_credentials", "ssh_key", "jwt_signing_key"];
 /** Types whose value is one string; the others are JSON objects. */
 export const textTypes: readonly SecretType[] = ["generic", "api_key"];
 
+/** A label per type: a `Record` over the server's type union, so a type added there must be named here. */
 export const typeLabels: Record<SecretType, string> = {
   generic: "Generic",
   api_key: "API key",
@@ -29,6 +32,9 @@ export const typeLabels: Record<SecretType, string> = {
   jwt_signing_key: "JWT signing key",
 };
 
+/** Every secret type, in the order the page offers them (typeLabels' order). */
+export const secretTypes = Object.keys(typeLabels) as SecretType[];
+
 /** A JSON template per object type, to start from in the value box. */
 export const valueTemplates: Partial<Record<SecretType, unknown>> = {
   database_credentials: { host: "db.internal", port: 5432, database: "app", username: "app", password: "" },
@@ -37,51 +43,6 @@ export const valueTemplates: Partial<Record<SecretType, unknown>> = {
   oauth_token: { access_token: "", token_type: "Bearer" },
   jwt_signing_key: { alg: "EdDSA", private_key_pem: "" },
 };
-
-export interface PreviousVersion {
-  version: number;
-  expiresAt: string;
-  retired: boolean;
-}
-
-export interface SecretEntry {
-  namespace: string;
-  key: string;
-  environment: string;
-  resolvedFrom: string;
-  type: SecretType;
-  value: unknown;
-  version: number;
-  metadata: Record<string, unknown>;
-  tags: Record<string, string>;
-  rotatedAt: string | null;
-  previous: PreviousVersion | null;
-  updatedAt: string;
-  updatedBy: string;
-}
-
-export interface SecretWriteResult extends SecretEntry {
-  warnings: { path: string; message?: string; kind?: string }[];
-}
-
-export interface SecretList {
-  namespace: string;
-  environment: string;
-  items: SecretEntry[];
-}
-
-export interface RotationPolicy {
-  intervalSeconds: number;
-  gracePeriodSeconds: number;
-  autoRotate: boolean;
-  strategy: string | null;
-  nextRotationAt: string | null;
-  attempts: number;
-  lastError: string | null;
-  lastAttemptAt: string | null;
-  lastRotatedAt: string | null;
-  lastRotatedVersion: number | null;
-}
 
 /** Namespaces are one path segment: `/` is sent as %2F. */
 export const secretsPath = (namespace: string, key?: string) =>
@@ -117,12 +78,8 @@ export async function loadPolicy(
   }
 }
 
-export interface RotateOptions {
-  value?: unknown;
-  type?: SecretType;
-  gracePeriodSeconds?: number;
-  reason?: string;
-}
+/** The body of POST …/rotate. */
+export type RotateOptions = RotateSecretBody;
 
 export function rotateSecret(
   client: CairnClient,
@@ -138,7 +95,7 @@ export function rotateSecret(
 export function putSecret(
   client: CairnClient,
   address: { namespace: string; key: string; environment: string },
-  body: { type: SecretType; value: unknown; reason?: string },
+  body: PutSecretBody,
 ): Promise<SecretWriteResult> {
   return client.call("PUT", secretsPath(address.namespace, address.key), { query: { environment: address.environment }, body });
 }
