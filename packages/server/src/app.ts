@@ -230,9 +230,11 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
     if (values) stops.push(async () => values.close());
     const tenantSettings = createTenantSettingsService({ db, repo: createTenantSettingsRepository(), audit, bus });
     stops.push(async () => tenantSettings.close());
+    // Named prepared statements are a node-postgres feature (PGlite runs in process: nothing to save).
+    const preparedWrites = store.kind === "postgres" && settings.databasePreparedStatements;
     const configs = createConfigService({
       db,
-      repo: createConfigRepository(db),
+      repo: createConfigRepository(db, { preparedWrites }),
       namespaces,
       environments,
       keySchemas,
@@ -288,7 +290,7 @@ export async function buildApp(settings: Settings): Promise<CairnApp> {
       db,
       repo: createChangeRequestRepository(),
       configs,
-      configRepo: createConfigRepository(db),
+      configRepo: createConfigRepository(db, { preparedWrites }),
       namespaces,
       engine: approvals,
       audit,

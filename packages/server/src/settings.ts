@@ -27,6 +27,9 @@ export interface Settings extends KekSettings {
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** Pool size for `pg`. */
   databasePoolSize: number;
+  /** Send the config write as a named prepared statement (`CAIRN_DATABASE_PREPARED_STATEMENTS`, default on); turn off behind a
+   * connection pooler that cannot keep prepared statements (PgBouncer before 1.21 in transaction mode). */
+  databasePreparedStatements: boolean;
   /** Seconds a verified API key stays in the in-process cache. */
   keyCacheSeconds: number;
   /** Megabytes of resolved config reads kept in memory per process (`CAIRN_CACHE_MB`; 0 = no L1 cache). */
@@ -218,6 +221,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Se
     maxBodyBytes: int(env, "CAIRN_MAX_BODY_BYTES", Math.max(8 * 1024 * 1024, maxValueBytes * 2), 1024, 512 * 1024 * 1024),
     logLevel,
     databasePoolSize: int(env, "CAIRN_DATABASE_POOL_SIZE", 20, 1, 1000),
+    databasePreparedStatements: bool(env, "CAIRN_DATABASE_PREPARED_STATEMENTS", true),
     keyCacheSeconds: int(env, "CAIRN_KEY_CACHE_SECONDS", 10, 0, 3600),
     cacheMegabytes: int(env, "CAIRN_CACHE_MB", 64, 0, 65536),
     usageFlushSeconds: int(env, "CAIRN_USAGE_FLUSH_SECONDS", 5, 1, 3600),

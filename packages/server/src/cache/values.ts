@@ -96,6 +96,20 @@ export function createValueCache<T>(options: { maxBytes: number; bus?: EventBus;
     store(keyId, environment, value);
   }
 
+  function changedHere(
+    tenantId: string,
+    namespaceId: string,
+    key: string,
+    written?: { environment: string; version: number },
+    fresh?: CachedRead<T>,
+  ): void {
+    const keyId = keyIdOf(tenantId, namespaceId, key);
+    invalidate(keyId, written);
+    if (written && fresh && (invalidatedAt.get(keyId)?.versions.get(written.environment) ?? 0) <= written.version) {
+      store(keyId, written.environment, fresh);
+    }
+  }
+
   const unsubscribe = options.bus?.subscribe(CONFIGS_CHANGED, (p) => {
     if (p.origin === origin) return;
     if (typeof p.tenantId !== "string" || typeof p.namespaceId !== "string" || typeof p.key !== "string") return;
@@ -154,13 +168,20 @@ export function createValueCache<T>(options: { maxBytes: number; bus?: EventBus;
       written?: { environment: string; version: number },
       fresh?: CachedRead<T>,
     ): Promise<void> {
-      const keyId = keyIdOf(tenantId, namespaceId, key);
-      invalidate(keyId, written);
-      if (written && fresh && (invalidatedAt.get(keyId)?.versions.get(written.environment) ?? 0) <= written.version) {
-        store(keyId, written.environment, fresh);
-      }
+      changedHere(tenantId, namespaceId, key, written, fresh);
       await options.bus?.publish(CONFIGS_CHANGED, { tenantId, namespaceId, key, ...written, origin });
     },
+
+    /**
+     * The message `changed` sends to the other replicas, for a caller that sends it itself (one Redis
+     * script with the L2 invalidation it must follow; then `changedHere`); undefined when the bus is not Redis.
+     */
+    relay(tenantId: string, namespaceId: string, key: string, written?: { environment: string; version: number }) {
+      return options.bus?.relay?.(CONFIGS_CHANGED, { tenantId, namespaceId, key, ...written, origin });
+    },
+
+    /** `changed` on this replica only: the caller has sent `relay`'s message. */
+    changedHere,
 
     close(): void {
       unsubscribe?.();

@@ -20,6 +20,11 @@ export interface EventBus {
    * transport is down the failure is logged (the other replicas' caches then expire on their own).
    */
   publish(channel: string, payload: object): Promise<void>;
+  /**
+   * Redis only: delivers to this process's subscribers at once and returns the message for the other
+   * replicas, for a caller that PUBLISHes it itself in one Redis script with a change it must follow.
+   */
+  relay?(channel: string, payload: object): { channel: string; message: string };
   /** Returns the unsubscribe function. */
   subscribe(channel: string, handler: EventHandler): () => void;
   /**
@@ -168,6 +173,10 @@ async function redisBus(url: string, log: Log, name: string, shared?: Redis): Pr
       } catch (e) {
         log.warn({ channel, error: (e as Error).message }, "could not publish an event to Redis; other replicas will expire their caches");
       }
+    },
+    relay(channel, payload) {
+      local.dispatch(channel, { ...payload });
+      return { channel: REDIS_CHANNEL, message: JSON.stringify({ o: origin, c: channel, p: payload as EventPayload } satisfies Envelope) };
     },
     subscribe: local.subscribe,
     onGap: local.onGap,

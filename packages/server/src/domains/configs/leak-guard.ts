@@ -25,6 +25,8 @@ const KNOWN_TOKENS: [RegExp, string][] = [
   [/\bcairn_[1-9A-HJ-NP-Za-km-z]{4,}_[1-9A-HJ-NP-Za-km-z]{16,}\b/, "a Cairn API key"],
   [/\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/, "a JSON Web Token"],
 ];
+/** Any of KNOWN_TOKENS: one scan says whether to look at them one by one. */
+const ANY_KNOWN_TOKEN = new RegExp(KNOWN_TOKENS.map(([pattern]) => `(?:${pattern.source})`).join("|"));
 /** A token: one word of at least this many base64/hex-like characters. */
 const TOKEN = /^[A-Za-z0-9+/=_\-.~]{24,}$/;
 const MIN_ENTROPY_BITS_PER_CHAR = 4;
@@ -46,7 +48,7 @@ function looksLikeCredential(text: string): string | undefined {
   if (text.length < 16) return undefined;
   if (PRIVATE_KEY_PEM.test(text)) return "a private key (PEM)";
   if (AWS_ACCESS_KEY_ID.test(text)) return "an AWS access key id";
-  for (const [pattern, what] of KNOWN_TOKENS) if (pattern.test(text)) return what;
+  if (ANY_KNOWN_TOKEN.test(text)) for (const [pattern, what] of KNOWN_TOKENS) if (pattern.test(text)) return what;
   // Random tokens of 24+ characters mix upper case, lower case and digits; hex digests, UUIDs, slugs and
   // paths do not, and are not worth a warning.
   if (TOKEN.test(text) && /[0-9]/.test(text) && /[a-z]/.test(text) && /[A-Z]/.test(text)) {
@@ -57,16 +59,19 @@ function looksLikeCredential(text: string): string | undefined {
   return undefined;
 }
 
-const escapePointer = (part: string) => part.replace(/~/g, "~0").replace(/\//g, "~1");
+const escapePointer = (part: string) => (part.includes("~") || part.includes("/") ? part.replace(/~/g, "~0").replace(/\//g, "~1") : part);
 
 /** Warnings for every string in `value` that looks like a credential (at most 20). */
 export function scanForCredentials(value: unknown): WriteWarning[] {
   const found: WriteWarning[] = [];
-  const visit = (v: unknown, path: string) => {
+  // The JSON pointer of where the scan is, as its parts: joined only for a finding.
+  const parts: string[] = [];
+  const visit = (v: unknown) => {
     if (found.length >= 20) return;
     if (typeof v === "string") {
       const what = looksLikeCredential(v);
       if (what) {
+        const path = parts.map((p) => `/${p}`).join("");
         found.push({
           code: "looks_like_secret",
           path,
@@ -74,11 +79,20 @@ export function scanForCredentials(value: unknown): WriteWarning[] {
         });
       }
     } else if (Array.isArray(v)) {
-      for (const [i, item] of v.entries()) visit(item, `${path}/${i}`);
+      for (let i = 0; i < v.length; i++) {
+        parts.push(String(i));
+        visit(v[i]);
+        parts.pop();
+      }
     } else if (v !== null && typeof v === "object") {
-      for (const [k, item] of Object.entries(v)) visit(item, `${path}/${escapePointer(k)}`);
+      for (const k in v) {
+        if (!Object.hasOwn(v, k)) continue;
+        parts.push(escapePointer(k));
+        visit((v as Record<string, unknown>)[k]);
+        parts.pop();
+      }
     }
   };
-  visit(value, "");
+  visit(value);
   return found;
 }

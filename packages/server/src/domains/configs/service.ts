@@ -145,8 +145,12 @@ export function createConfigService(deps: {
     fresh?: ResolvedConfig,
   ): Promise<void> {
     deps.audit.appended();
-    await deps.heads?.invalidate(tenantId, namespaceId, key);
-    await deps.values?.changed(tenantId, namespaceId, key, change, fresh && { entry: fresh, json: JSON.stringify(fresh) });
+    const cached = fresh && { entry: fresh, json: JSON.stringify(fresh) };
+    // With Redis, the L2 invalidation and the message to the other replicas go in one script, in that order.
+    const relay = deps.heads ? deps.values?.relay(tenantId, namespaceId, key, change) : undefined;
+    await deps.heads?.invalidate(tenantId, namespaceId, key, relay);
+    if (relay) deps.values?.changedHere(tenantId, namespaceId, key, change, cached);
+    else await deps.values?.changed(tenantId, namespaceId, key, change, cached);
   }
 
   /** Cached after the first write of a tenant, so no await on the hot path. */
