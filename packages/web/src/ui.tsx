@@ -222,3 +222,40 @@ export function DialogActions({
     </div>
   );
 }
+
+export interface SelectOption {
+  value: string;
+  label: string;
+}
+
+/** A labelled <select>: options as plain strings (shown as they are) or `{value, label}`. */
+export function SelectField({
+  label,
+  value,
+  options,
+  onChange,
+  hint,
+}: {
+  label: string;
+  value: string;
+  options: readonly (string | SelectOption)[];
+  onChange: (value: string) => void;
+  hint?: ReactNode;
+}) {
+  return (
+    <Field label={label} hint={hint}>
+      {(props) => (
+        <select {...props} value={value} onChange={(e) => onChange(e.target.value)}>
+          {options.map((option) => {
+            const { value: v, label: text } = typeof option === "string" ? { value: option, label: option } : option;
+            return (
+              <option key={v} value={v}>
+                {text}
+              </option>
+            );
+          })}
+        </select>
+      )}
+    </Field>
+  );
+}

@@ -110,7 +110,10 @@ describe("configs page", () => {
     await c.page.getByRole("status").filter({ hasText: "Saved batch in base (version 3)" }).waitFor();
     const saved = await read(c, "production/ml-service", "batch");
     assert.deepEqual([saved.value, saved.version], [{ size: 20 }, 3]);
-    assert.match(await text(cell(c.page, "batch", "base")), /"size":20/);
+    // The row is read again after the save; it must end on the saved value (never stay on an older read).
+    await cell(c.page, "batch", "base")
+      .getByText(/"size":20/)
+      .waitFor();
 
     // Override an inherited value in production.
     await c.page.getByRole("button", { name: "Override batch in production" }).click();

@@ -1,7 +1,7 @@
 import { CairnApiError, type ConfigEntry, isNotFound, type KeySchema, type ProblemFieldError, type ResolvedConfig } from "@cairn/sdk";
 import { type FormEvent, useEffect, useRef, useState } from "react";
 import { useClient } from "../../session.js";
-import { Dialog, ErrorBanner, Field } from "../../ui.js";
+import { Dialog, ErrorBanner, Field, SelectField } from "../../ui.js";
 import { keyProblem, namespaceProblem, parseJson, pretty } from "./model.js";
 
 /** What the dialog edits: an existing key in one environment, or a new key. */
@@ -198,15 +198,7 @@ function EditForm({
           <Field label="Key" error={keyError}>
             {(props) => <input {...props} value={key} autoComplete="off" onChange={(e) => setKey(e.target.value.trim())} />}
           </Field>
-          <Field label="Environment">
-            {(props) => (
-              <select {...props} value={environment} onChange={(e) => setEnvironment(e.target.value)}>
-                {environments.map((env) => (
-                  <option key={env}>{env}</option>
-                ))}
-              </select>
-            )}
-          </Field>
+          <SelectField label="Environment" value={environment} options={environments} onChange={setEnvironment} />
         </>
       )}
       <Field

@@ -2,7 +2,7 @@ import type { HistoryEntry } from "@cairn/sdk";
 import { type FormEvent, useEffect, useState } from "react";
 import { useApi } from "../../api.js";
 import { useClient } from "../../session.js";
-import { Badge, Dialog, Empty, ErrorBanner, Field, Loading, TableHead, Time } from "../../ui.js";
+import { Badge, Dialog, Empty, ErrorBanner, Field, Loading, SelectField, TableHead, Time } from "../../ui.js";
 import { isHeld } from "./EditDialog.js";
 import { JsonDiff } from "./JsonDiff.js";
 
@@ -43,6 +43,7 @@ export function HistoryPanel({
     if (refresh) void reload();
   }, [refresh]);
   const items = history.data?.items ?? [];
+  const versionOptions = items.map((i) => ({ value: String(i.version), label: `v${i.version} (${i.changeType})` }));
   const [from, setFrom] = useState<number>();
   const [to, setTo] = useState<number>();
   const [restoring, setRestoring] = useState<HistoryEntry>();
@@ -63,47 +64,25 @@ export function HistoryPanel({
         </button>
       </div>
       <div className="row">
-        <Field label="Environment">
-          {(props) => (
-            <select
-              {...props}
-              value={environment}
-              onChange={(e) => {
-                setFrom(undefined);
-                setTo(undefined);
-                onEnvironment(e.target.value);
-              }}
-            >
-              {environments.map((env) => (
-                <option key={env}>{env}</option>
-              ))}
-            </select>
-          )}
-        </Field>
+        <SelectField
+          label="Environment"
+          value={environment}
+          options={environments}
+          onChange={(v) => {
+            setFrom(undefined);
+            setTo(undefined);
+            onEnvironment(v);
+          }}
+        />
         {items.length > 0 ? (
           <>
-            <Field label="Compare version">
-              {(props) => (
-                <select {...props} value={fromVersion} onChange={(e) => setFrom(Number(e.target.value))}>
-                  {items.map((i) => (
-                    <option key={i.version} value={i.version}>
-                      v{i.version} ({i.changeType})
-                    </option>
-                  ))}
-                </select>
-              )}
-            </Field>
-            <Field label="with version">
-              {(props) => (
-                <select {...props} value={toVersion} onChange={(e) => setTo(Number(e.target.value))}>
-                  {items.map((i) => (
-                    <option key={i.version} value={i.version}>
-                      v{i.version} ({i.changeType})
-                    </option>
-                  ))}
-                </select>
-              )}
-            </Field>
+            <SelectField
+              label="Compare version"
+              value={String(fromVersion)}
+              options={versionOptions}
+              onChange={(v) => setFrom(Number(v))}
+            />
+            <SelectField label="with version" value={String(toVersion)} options={versionOptions} onChange={(v) => setTo(Number(v))} />
           </>
         ) : null}
       </div>

@@ -1,7 +1,7 @@
 import type { BulkResult } from "@cairn/sdk";
 import { type ChangeEvent, type FormEvent, useState } from "react";
 import { useClient } from "../../session.js";
-import { ErrorBanner, Field, Notice } from "../../ui.js";
+import { ErrorBanner, Field, Notice, SelectField } from "../../ui.js";
 import { isHeld } from "./EditDialog.js";
 import { type ImportPlan, namespaceProblem, planImport } from "./model.js";
 
@@ -44,15 +44,7 @@ export function ExportForm({ namespace, environments, at }: { namespace: string;
       <h2 id="cfg-export-title">Export</h2>
       <ErrorBanner error={error} onDismiss={() => setError(undefined)} />
       <div className="row">
-        <Field label="Environment">
-          {(props) => (
-            <select {...props} value={environment} onChange={(e) => setEnvironment(e.target.value)}>
-              {environments.map((env) => (
-                <option key={env}>{env}</option>
-              ))}
-            </select>
-          )}
-        </Field>
+        <SelectField label="Environment" value={environment} options={environments} onChange={setEnvironment} />
         <Field label="Format">
           {(props) => (
             <select {...props} value={format} onChange={(e) => setFormat(e.target.value as Format)}>
@@ -151,15 +143,7 @@ export function ImportForm({
         <Field label="Into namespace" error={targetError}>
           {(props) => <input {...props} value={target} onChange={(e) => setTarget(e.target.value.trim())} />}
         </Field>
-        <Field label="Environment">
-          {(props) => (
-            <select {...props} value={environment} onChange={(e) => setEnvironment(e.target.value)}>
-              {environments.map((env) => (
-                <option key={env}>{env}</option>
-              ))}
-            </select>
-          )}
-        </Field>
+        <SelectField label="Environment" value={environment} options={environments} onChange={setEnvironment} />
       </div>
       {plan ? (
         <div className="cfg-plan" aria-live="polite">

@@ -50,9 +50,14 @@ export function useConfigRows(
     [namespace, envKey, at],
   );
 
+  // Reads of one key can overlap (a live event and a save): only the last one issued may update the row,
+  // or an answer read before a write could land after the write's own reload and show the old value.
+  const issued = useRef(new Map<string, number>());
   const reloadKey = useCallback(
     async (key: string) => {
       if (!namespace || !environments) return;
+      const mine = (issued.current.get(key) ?? 0) + 1;
+      issued.current.set(key, mine);
       const entries = await Promise.all(
         environments.map((environment) => orEmpty(client.get(namespace, key, { environment }), undefined as ResolvedConfig | undefined)),
       );
@@ -60,6 +65,7 @@ export function useConfigRows(
       entries.forEach((entry, i) => {
         row.byEnv[environments[i] as string] = entry;
       });
+      if (issued.current.get(key) !== mine) return;
       const gone = entries.every((e) => e === undefined);
       rows.setData((previous = []) => {
         const others = previous.filter((r) => r.key !== key);

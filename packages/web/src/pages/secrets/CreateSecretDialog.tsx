@@ -1,7 +1,7 @@
 import type { CairnClient } from "@cairn/sdk";
 import { type FormEvent, useCallback, useState } from "react";
 import { useAction } from "../../api.js";
-import { Dialog, DialogActions, ErrorBanner, Field } from "../../ui.js";
+import { Dialog, DialogActions, ErrorBanner, Field, SelectField } from "../../ui.js";
 import {
   generatedTypes,
   parseValue,
@@ -122,17 +122,7 @@ function CreateSecretForm({
         <Field label="Namespace" hint="e.g. production/payments">
           {(p) => <input {...p} required spellCheck={false} value={namespace} onChange={(e) => setNamespace(e.target.value)} />}
         </Field>
-        <Field label="Environment">
-          {(p) => (
-            <select {...p} value={environment} onChange={(e) => setEnvironment(e.target.value)}>
-              {environments.map((name) => (
-                <option key={name} value={name}>
-                  {name}
-                </option>
-              ))}
-            </select>
-          )}
-        </Field>
+        <SelectField label="Environment" value={environment} options={environments} onChange={setEnvironment} />
       </div>
       <div className="row">
         <Field label="Key" hint="Letters, digits, _ . -">
