@@ -6,6 +6,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
+import { isDeepStrictEqual } from "node:util";
 import type { Locator, Page } from "playwright-core";
 import { type ConsoleHarness, openConsole, PHONE } from "./support/console.js";
 
@@ -24,6 +25,19 @@ async function read(c: ConsoleHarness, ns: string, key: string, environment = "b
 }
 
 const text = async (locator: Locator) => (await locator.textContent()) ?? "";
+
+/** The JSON in a field comes to equal `expected` (fields are filled asynchronously, e.g. "Load the current value"). */
+async function jsonIn(field: Locator, expected: unknown) {
+  const parsed = async () => {
+    try {
+      return JSON.parse(await field.inputValue());
+    } catch {
+      return undefined;
+    }
+  };
+  for (let i = 0; i < 50 && !isDeepStrictEqual(await parsed(), expected); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await parsed(), expected);
+}
 
 /** The table cell of `key` in `env`. */
 const cell = (page: Page, key: string, env: string) => page.locator(`tr[data-key="${key}"] td[data-env="${env}"]`);
@@ -94,7 +108,7 @@ describe("configs page", () => {
     // Edit with If-Match: a write made meanwhile is not overwritten (412), then the current value is loaded.
     await c.page.getByRole("button", { name: "Edit batch in base" }).click();
     const edit = c.page.getByRole("dialog", { name: "Edit batch in base" });
-    assert.deepEqual(JSON.parse(await edit.getByLabel("Value (JSON)").inputValue()), { size: 10 });
+    await jsonIn(edit.getByLabel("Value (JSON)"), { size: 10 });
     await put(c, "production/ml-service", "batch", { size: 15 });
     await edit.getByLabel("Value (JSON)").fill('{"size": 20}');
     await edit.getByRole("button", { name: "Save" }).click();
@@ -104,7 +118,7 @@ describe("configs page", () => {
       .waitFor();
     assert.deepEqual((await read(c, "production/ml-service", "batch")).value, { size: 15 });
     await edit.getByRole("button", { name: "Load the current value" }).click();
-    assert.deepEqual(JSON.parse(await edit.getByLabel("Value (JSON)").inputValue()), { size: 15 });
+    await jsonIn(edit.getByLabel("Value (JSON)"), { size: 15 });
     await edit.getByLabel("Value (JSON)").fill('{"size": 20}');
     await edit.getByRole("button", { name: "Save" }).click();
     await c.page.getByRole("status").filter({ hasText: "Saved batch in base (version 3)" }).waitFor();

@@ -98,8 +98,9 @@ describe("web console shell", () => {
     for (const name of ["Configs", "Secrets", "API keys", "Audit", "Access requests", "Roles"]) {
       await nav.getByRole("link", { name, exact: true }).focus();
       await c.page.keyboard.press("Enter");
+      // The link of the page now shown is marked current (navigation is asynchronous: wait for it).
+      await nav.locator('a[aria-current="page"]', { hasText: name }).waitFor();
       await c.page.getByRole("heading", { level: 1 }).waitFor();
-      assert.equal(await nav.getByRole("link", { name, exact: true }).getAttribute("aria-current"), "page");
     }
     const overflow = await c.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 1, `the page does not scroll sideways at phone width (by ${overflow}px)`);
