@@ -1,7 +1,6 @@
 import type { HistoryEntry } from "@cairn/sdk";
 import { type FormEvent, useEffect, useState } from "react";
-import { useApi } from "../../api.js";
-import { useClient } from "../../session.js";
+import { useAction, useApi } from "../../api.js";
 import { Badge, Dialog, Empty, ErrorBanner, Field, Loading, SelectField, TableHead, Time } from "../../ui.js";
 import { isHeld } from "./EditDialog.js";
 import { JsonDiff } from "./JsonDiff.js";
@@ -175,34 +174,23 @@ function RollbackForm({
   onCancel: () => void;
   onDone: (message: string) => void;
 }) {
-  const client = useClient();
   const [reason, setReason] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const rollback = useAction(
+    (c): Promise<unknown> => c.rollback(namespace, keyName, target.version, { environment, ifMatch: head, reason: reason || undefined }),
+  );
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      const answer: unknown = await client.rollback(namespace, keyName, target.version, {
-        environment,
-        ifMatch: head,
-        reason: reason || undefined,
-      });
-      onDone(
-        isHeld(answer)
-          ? `${environment} is protected: change request ${answer.changeRequest.id} waits for approval.`
-          : `Rolled ${keyName} in ${environment} back to v${target.version} (now version ${(answer as { version: number }).version}).`,
-      );
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    const answer = await rollback.run();
+    if (answer === undefined) return;
+    onDone(
+      isHeld(answer)
+        ? `${environment} is protected: change request ${answer.changeRequest.id} waits for approval.`
+        : `Rolled ${keyName} in ${environment} back to v${target.version} (now version ${(answer as { version: number }).version}).`,
+    );
   };
   return (
     <form onSubmit={submit}>
-      <ErrorBanner error={error} />
+      <ErrorBanner error={rollback.error} />
       <p>
         Restore the value of version {target.version} of <span className="mono">{keyName}</span> in {environment} as a new version.
       </p>
@@ -210,8 +198,8 @@ function RollbackForm({
         {(props) => <input {...props} value={reason} onChange={(e) => setReason(e.target.value)} />}
       </Field>
       <div className="row">
-        <button type="submit" className="primary" disabled={busy}>
-          {busy ? "Rolling back…" : `Roll back to v${target.version}`}
+        <button type="submit" className="primary" disabled={rollback.busy}>
+          {rollback.busy ? "Rolling back…" : `Roll back to v${target.version}`}
         </button>
         <button type="button" onClick={onCancel}>
           Cancel

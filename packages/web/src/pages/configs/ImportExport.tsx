@@ -1,5 +1,6 @@
 import type { BulkResult } from "@cairn/sdk";
 import { type ChangeEvent, type FormEvent, useState } from "react";
+import { useAction } from "../../api.js";
 import { useClient } from "../../session.js";
 import { ErrorBanner, Field, Notice, SelectField } from "../../ui.js";
 import { isHeld } from "./EditDialog.js";
@@ -14,35 +15,27 @@ type Format = keyof typeof formats;
 
 /** Download the namespace (as resolved in one environment) as JSON, YAML or dotenv. */
 export function ExportForm({ namespace, environments, at }: { namespace: string; environments: string[]; at: string | undefined }) {
-  const client = useClient();
   const [environment, setEnvironment] = useState(environments[0] ?? "base");
   const [format, setFormat] = useState<Format>("json");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
-  const submit = async (event: FormEvent) => {
+  const download = useAction(async (c, environment: string, format: Format) => {
+    const text = await c.export(namespace, { environment, format, at });
+    const url = URL.createObjectURL(new Blob([text], { type: formats[format].type }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `${namespace.replaceAll("/", "_")}.${environment}.${formats[format].ext}`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  });
+  const submit = (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      const text = await client.export(namespace, { environment, format, at });
-      const url = URL.createObjectURL(new Blob([text], { type: formats[format].type }));
-      const a = document.createElement("a");
-      a.href = url;
-      a.download = `${namespace.replaceAll("/", "_")}.${environment}.${formats[format].ext}`;
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    void download.run(environment, format);
   };
   return (
     <form className="card cfg-io" onSubmit={submit} aria-labelledby="cfg-export-title">
       <h2 id="cfg-export-title">Export</h2>
-      <ErrorBanner error={error} onDismiss={() => setError(undefined)} />
+      <ErrorBanner error={download.error} onDismiss={download.clearError} />
       <div className="row">
         <SelectField label="Environment" value={environment} options={environments} onChange={setEnvironment} />
         <Field label="Format">
@@ -55,8 +48,8 @@ export function ExportForm({ namespace, environments, at }: { namespace: string;
           )}
         </Field>
         <div className="field">
-          <button type="submit" disabled={busy}>
-            {busy ? "Exporting…" : "Download export"}
+          <button type="submit" disabled={download.busy}>
+            {download.busy ? "Exporting…" : "Download export"}
           </button>
         </div>
       </div>
