@@ -145,6 +145,17 @@ export async function inject(
   return { status: res.statusCode, headers: res.headers as Response["headers"], text: res.body, json };
 }
 
+/** Polls `probe` every 100 ms until it returns something other than undefined, and returns that; gives up after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await probe();
+    if (got !== undefined) return got;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** `production/ml-service` → `production%2Fml-service`, as the API expects. */
 export const ns = (path: string) => encodeURIComponent(path);
 

@@ -6,20 +6,10 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { describe, test } from "node:test";
 import type { Page } from "playwright-core";
-import { serverUrl, type TestApp } from "../../server/test/helper.js";
+import { serverUrl, type TestApp, until } from "../../server/test/helper.js";
 import { artifactsDir, openConsole, PHONE } from "./support/console.js";
 
 const PASSWORD = "a long passphrase 42";
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const statusOf = async (cairn: TestApp, id: string) => (await cairn.call("GET", `/api/v1/requests/${id}`)).json.status as string;
 

@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
 import { sql } from "kysely";
 import pg from "pg";
-import { type Backend, serverUrl, type TestApp, useApp, withPg } from "../helper.js";
+import { type Backend, serverUrl, type TestApp, until, useApp, withPg } from "../helper.js";
 
 // End to end with the postgres provider on the machine's real PostgreSQL: the issued login works, and stops
 // working when the grant expires (the worker's revocation drops it). Once with BullMQ on Redis and the
@@ -12,16 +12,6 @@ import { type Backend, serverUrl, type TestApp, useApp, withPg } from "../helper
 const TARGET = serverUrl ? new URL(serverUrl).toString() : undefined;
 const redisUrl = process.env.REDIS_URL;
 const table = `access_e2e_${process.pid}`;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const statusIs = (cairn: TestApp, id: string, wanted: string[]) =>
   until(`request ${id} to be ${wanted.join("/")}`, async () => {

@@ -1,21 +1,11 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { adminKeyOf, httpClient, type ServerProcess, startOn } from "../fixtures/process.js";
-import { freshStore, serverUrl, type TestStore, withPg } from "../helper.js";
+import { freshStore, serverUrl, type TestStore, until, withPg } from "../helper.js";
 
 // Real processes on one PostgreSQL store (PostgreSQL-backed queue, LISTEN/NOTIFY bus) granting on the
 // machine's PostgreSQL: the process that granted is killed; two fresh workers revoke on time, once.
 const TARGET = serverUrl;
-
-async function poll<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("access workers as processes", { skip: TARGET ? false : "needs DATABASE_URL (a real PostgreSQL)" }, () => {
   let store: TestStore | undefined;
@@ -41,10 +31,14 @@ describe("access workers as processes", { skip: TARGET ? false : "needs DATABASE
     });
     assert.equal(res.status, 202, res.text);
     const id = res.json.correlationId;
-    const granted = await poll("the grant", async () => {
-      const r = await api("GET", `/api/v1/requests/${id}`);
-      return ["SUCCESS", "FAILED"].includes(r.json?.status) ? r.json : undefined;
-    });
+    const granted = await until(
+      "the grant",
+      async () => {
+        const r = await api("GET", `/api/v1/requests/${id}`);
+        return ["SUCCESS", "FAILED"].includes(r.json?.status) ? r.json : undefined;
+      },
+      30_000,
+    );
     assert.equal(granted.status, "SUCCESS", JSON.stringify(granted.errorDetails));
     const creds = (await api("POST", `/api/v1/requests/${id}/credentials`)).json.credentials;
     assert.ok(creds.password);
@@ -54,10 +48,14 @@ describe("access workers as processes", { skip: TARGET ? false : "needs DATABASE
     const workers = await Promise.all([startOn(store, { ...env, CAIRN_ROLE: "worker" }), startOn(store, { ...env, CAIRN_ROLE: "worker" })]);
     servers.push(...workers);
     const viaWorker = httpClient(workers[0]?.url as string, key);
-    const ended = await poll("the revocation", async () => {
-      const r = await viaWorker("GET", `/api/v1/requests/${id}`);
-      return ["EXPIRED", "REVOKED"].includes(r.json?.status) ? r.json : undefined;
-    });
+    const ended = await until(
+      "the revocation",
+      async () => {
+        const r = await viaWorker("GET", `/api/v1/requests/${id}`);
+        return ["EXPIRED", "REVOKED"].includes(r.json?.status) ? r.json : undefined;
+      },
+      30_000,
+    );
     assert.equal(ended.status, "EXPIRED");
     assert.ok(new Date(ended.revokedAt) >= new Date(ended.expiresAt), "not before its expiry");
     const role = await withPg(TARGET as string, (c) => c.query("select 1 from pg_roles where rolname = $1", [creds.username]));
